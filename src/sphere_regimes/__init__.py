@@ -1,0 +1,21 @@
+"""sphere_regimes: training scale-invariant networks on the sphere at a fixed effective
+learning rate, after Kodryan, Lobacheva, Nakhodnov & Vetrov (NeurIPS 2022, arXiv 2209.03695).
+
+The public API is small::
+
+    from sphere_regimes import ConvNetSI, ResNet18SI, SphereSGD, si_parameters
+    model = ConvNetSI(width=32, in_channels=3, num_classes=10)
+    optimizer = SphereSGD(si_parameters(model), elr=1e-3)   # total norm constraint
+
+and, for reproducing the paper, :class:`RunConfig` with :func:`run` (training through the
+crash-safe result store).
+"""
+
+__version__ = "0.1.0"
+
+from .config import RunConfig
+from .engine import RunResult, run
+from .models import ConvNetSI, ResNet18SI, si_parameters
+from .optim import SphereSGD
+
+__all__ = ["ConvNetSI", "ResNet18SI", "RunConfig", "RunResult", "SphereSGD", "__version__", "run", "si_parameters"]

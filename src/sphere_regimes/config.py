@@ -1,0 +1,198 @@
+"""One frozen dataclass per training run; its stable hash names the run in the store.
+
+The hash covers exactly the fields that change the trajectory or the recorded metrics,
+plus :data:`STORE_FORMAT`. It leaves out ``epochs`` (a longer run *extends* a shorter one
+with the same hash, see :mod:`sphere_regimes.store`) and the execution details
+(``device``, ``checkpoint_every``). A field added after the first release carries
+``hash="if_not_default"``: it enters the hash only when set to a non-default value, so the
+runs stored before it existed keep their names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+STORE_FORMAT = 1
+"""Version of the on-disk layout and metric definitions; part of every run hash."""
+
+DATASETS = ("fashion_mnist", "cifar10", "cifar100")
+MODELS = ("convnet_si", "convnet_af", "resnet18_si", "resnet18_af")
+OPTIMIZERS = ("sphere", "sgd")
+CONSTRAINTS = ("total", "individual")
+INDIVIDUAL_GROUPINGS = ("layer", "filter")
+DTYPES = ("float32", "float64")
+
+
+def _hashed(default: Any, policy: str = "always") -> Any:
+    return field(default=default, metadata={"hash": policy})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run (paper §4-§6 settings by default).
+
+    Sphere mode (``optimizer="sphere"``): projected SGD at a fixed effective learning rate
+    ``elr = lr / ||w||^2`` with ``lr = elr * ||w_0||^2`` (paper §4). SGD mode
+    (``optimizer="sgd"``): plain SGD over the full space with ``lr``, ``weight_decay`` and
+    ``momentum`` (paper §6, conventional training).
+    """
+
+    dataset: str = _hashed("fashion_mnist")
+    train_size: int | None = _hashed(None)  # first N training images; None = all
+    model: str = _hashed("convnet_si")
+    width: int = _hashed(32)  # channels of the first conv layer
+    depth: int = _hashed(3)  # ConvNet: number of conv-BN-ReLU-MaxPool blocks
+    head_norm: float = _hashed(10.0)  # Frobenius norm of the (frozen) last layer
+    optimizer: str = _hashed("sphere")
+    elr: float | None = _hashed(None)  # sphere: effective LR on the sphere, lr / ||w||^2
+    constraint: str = _hashed("total")  # sphere: "total" or "individual" norm constraint
+    grouping: str = _hashed("layer")  # individual constraint: per "layer" or per "filter"
+    lr: float | None = _hashed(None)  # sgd: learning rate
+    weight_decay: float = _hashed(0.0)  # sgd: L2 coefficient lambda
+    momentum: float = _hashed(0.0)  # sgd: heavy-ball momentum
+    batch_size: int = _hashed(128)
+    seed: int = _hashed(0)  # init of the body and order of the batches
+    head_seed: int = _hashed(0)  # init of the last layer, shared across runs
+    augment: bool = _hashed(False)  # on-device random crop (pad 4) + horizontal flip
+    dense_metric_epochs: int = _hashed(20)  # full metrics every epoch up to this epoch ...
+    metric_every: int = _hashed(1)  # ... then every this many epochs (and at the end)
+    dtype: str = _hashed("float32")
+    epochs: int = _hashed(1, policy="never")
+    device: str = _hashed("auto", policy="never")  # "auto", "cpu", "cuda", "cuda:1", ...
+    checkpoint_every: int = _hashed(1, policy="never")  # resume checkpoint period, epochs
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- identity -------------------------------------------------------------------
+    def hashed_fields(self) -> dict[str, Any]:
+        """The fields that name the run, with the store format."""
+        values: dict[str, Any] = {"store_format": STORE_FORMAT}
+        for f in dataclasses.fields(self):
+            policy = f.metadata.get("hash", "always")
+            value = getattr(self, f.name)
+            if policy == "never" or (policy == "if_not_default" and value == f.default):
+                continue
+            values[f.name] = value
+        return values
+
+    @property
+    def run_id(self) -> str:
+        """Stable 16-hex-digit name of the run: sha256 of the canonical JSON of the hashed fields."""
+        canonical = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def same_run(self, other: RunConfig) -> bool:
+        return self.run_id == other.run_id
+
+    # -- (de)serialisation ----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown RunConfig field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    # -- derived quantities ---------------------------------------------------------
+    @property
+    def is_sphere(self) -> bool:
+        return self.optimizer == "sphere"
+
+    def has_full_metrics(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` gets the expensive metric passes (epoch 0 is the init)."""
+        return (
+            epoch <= self.dense_metric_epochs
+            or epoch % self.metric_every == 0
+            or epoch == self.epochs
+        )
+
+    def label(self) -> str:
+        """Short human-readable description for tables and legends."""
+        if self.is_sphere:
+            core = f"ELR {self.elr:g} ({self.constraint})"
+        else:
+            core = f"SGD lr {self.lr:g} wd {self.weight_decay:g} mom {self.momentum:g}"
+        return f"{self.model}-{self.width} {self.dataset} {core} seed {self.seed}"
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {list(allowed)}")
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _finite(name: str, value: Any, *, positive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if not positive and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def _validate(config: RunConfig) -> None:
+    """Reject invalid settings with a ``ValueError`` that names the field, before any work."""
+    _choice("dataset", config.dataset, DATASETS)
+    _choice("model", config.model, MODELS)
+    _choice("optimizer", config.optimizer, OPTIMIZERS)
+    _choice("constraint", config.constraint, CONSTRAINTS)
+    _choice("grouping", config.grouping, INDIVIDUAL_GROUPINGS)
+    _choice("dtype", config.dtype, DTYPES)
+    _positive_int("train_size", config.train_size, allow_none=True)
+    _positive_int("width", config.width)
+    _positive_int("depth", config.depth)
+    _positive_int("batch_size", config.batch_size)
+    _positive_int("epochs", config.epochs)
+    _positive_int("metric_every", config.metric_every)
+    _positive_int("checkpoint_every", config.checkpoint_every)
+    if isinstance(config.dense_metric_epochs, bool) or not isinstance(config.dense_metric_epochs, int) \
+            or config.dense_metric_epochs < 0:
+        raise ValueError(f"dense_metric_epochs must be an integer >= 0, got {config.dense_metric_epochs!r}")
+    for name in ("seed", "head_seed"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    if not isinstance(config.augment, bool):
+        raise ValueError(f"augment must be True or False, got {config.augment!r}")
+    _finite("head_norm", config.head_norm, positive=True)
+    if config.is_sphere:
+        if config.elr is None:
+            raise ValueError("optimizer 'sphere' needs elr (effective learning rate > 0)")
+        _finite("elr", config.elr, positive=True)
+        if config.lr is not None or config.weight_decay != 0 or config.momentum != 0:
+            raise ValueError("optimizer 'sphere' takes elr only: leave lr, weight_decay and momentum unset "
+                             "(no momentum or weight decay on the sphere, paper §4)")
+        if config.model.endswith("_af"):
+            raise ValueError(f"model {config.model!r} has trainable non-scale-invariant parameters; "
+                             "train it with optimizer 'sgd' (the sphere needs a fully scale-invariant net)")
+    else:
+        if config.lr is None:
+            raise ValueError("optimizer 'sgd' needs lr (learning rate > 0)")
+        _finite("lr", config.lr, positive=True)
+        _finite("weight_decay", config.weight_decay, positive=False)
+        _finite("momentum", config.momentum, positive=False)
+        if config.momentum >= 1:
+            raise ValueError(f"momentum must be < 1, got {config.momentum!r}")
+        if config.elr is not None:
+            raise ValueError("optimizer 'sgd' takes lr, weight_decay and momentum; leave elr unset")
+    if not isinstance(config.device, str) or not config.device:
+        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {config.device!r}")

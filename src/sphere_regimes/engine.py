@@ -1,0 +1,228 @@
+"""Training engine: runs a :class:`RunConfig` to completion through the result store.
+
+:func:`run` returns a finished run from the store without recomputation, resumes an
+unfinished one from its checkpoint, and extends a finished one when more epochs are asked
+for. A resumed run ends bit-identical to an uninterrupted one on the same machine with the
+same thread count: batch order and augmentation come from ``(seed, epoch)`` generators, the
+metric passes leave the training state untouched, and the checkpoint holds the rest.
+
+A loss that turns NaN or inf ends the run with status ``diverged`` and the epoch; any other
+exception is recorded as ``failed`` with its message and raised as :class:`RunFailedError`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import metrics
+from .config import RunConfig
+from .data import DeviceData, load_raw
+from .models import build_model, si_parameters
+from .optim import euclidean_lr, make_optimizer
+from .store import RunStatus, RunStore, git_sha, package_version
+
+
+class RunFailedError(RuntimeError):
+    """A run stopped on an error; its status in the store is ``failed`` with the message."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    config: RunConfig
+    status: RunStatus
+    metrics: pd.DataFrame  # indexed by epoch, 0 = the initial point
+
+    @property
+    def final(self) -> pd.Series:
+        """The last epoch's row with every full metric (the last evaluated one)."""
+        return self.metrics.dropna(subset=["train_loss"]).iloc[-1]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device; use device='auto' or 'cpu'")
+    return device
+
+
+def show_progress() -> bool:
+    """Progress bars on an interactive terminal, never under CI."""
+    return not os.environ.get("CI") and sys.stderr.isatty()
+
+
+def run(config: RunConfig, store: RunStore | None = None, progress: bool | None = None) -> RunResult:
+    """The finished run of ``config``: from the store, resumed, extended or computed."""
+    store = store if store is not None else RunStore()
+    with store.lock(config):
+        status = store.status(config)
+        if status is not None and _is_finished(status, config):
+            return RunResult(config, status, store.metrics(config))
+        return _Trainer(config, store).train(show_progress() if progress is None else progress)
+
+
+def load(config: RunConfig, store: RunStore | None = None) -> RunResult | None:
+    """The stored run of ``config`` if it has reached ``config.epochs`` (or diverged), else ``None``."""
+    store = store if store is not None else RunStore()
+    status = store.status(config)
+    if status is None or not _is_finished(status, config):
+        return None
+    return RunResult(config, status, store.metrics(config))
+
+
+def _is_finished(status: RunStatus, config: RunConfig) -> bool:
+    return status.status == "diverged" or (status.status == "done" and status.epochs_done >= config.epochs)
+
+
+class _Trainer:
+    def __init__(self, config: RunConfig, store: RunStore) -> None:
+        self.config = config
+        self.store = store
+        self.device = resolve_device(config.device)
+        dtype = getattr(torch, config.dtype)
+        raw = load_raw(config.dataset)
+        self.data = DeviceData(raw, self.device, dtype, config.train_size, config.augment)
+        self.model = build_model(config, raw.info.in_channels, raw.info.num_classes).to(self.device, dtype)
+        self.si = si_parameters(self.model)
+        self.si_list = list(self.si.values())
+        self.initial = [p.detach().clone() for p in self.si_list]
+        self.optimizer = make_optimizer(config, self.model)
+        self.tracker = metrics.StepAngleTracker(self.si_list)
+
+    # -- bookkeeping ----------------------------------------------------------------
+    def _status(self, status: str, epochs_done: int, **extra: Any) -> RunStatus:
+        value = RunStatus(status, epochs_done, package_version=package_version(), git_sha=git_sha(),
+                          torch_version=torch.__version__, **extra)
+        self.store.write_status(self.config, value)
+        return value
+
+    def _restore(self, checkpoint: dict[str, Any] | None) -> tuple[int, list[dict[str, float]], list[torch.Tensor]]:
+        """Start epoch, metric rows so far and the previous epoch's SI weights."""
+        if checkpoint is None:
+            return 0, [self._row(0, previous=None, step_stats=None)], self.initial
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        epoch = int(checkpoint["epoch"])
+        previous = [t.to(self.device) for t in checkpoint["previous_si"]]
+        return epoch, self.store.metric_rows(self.config, epoch), previous
+
+    def _checkpoint(self, epoch: int) -> None:
+        self.store.save_checkpoint(self.config, {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "previous_si": [p.detach().cpu() for p in self.si_list],
+        })
+
+    # -- the loop -------------------------------------------------------------------
+    def train(self, progress: bool) -> RunResult:
+        config = self.config
+        self.store.write_config(config)
+        start = time.perf_counter()
+        wall_before = 0.0
+        try:
+            checkpoint = self.store.load_checkpoint(config)
+            wall_before = self.store.wall_seconds(config) if checkpoint is not None else 0.0
+            epoch, rows, previous = self._restore(checkpoint)
+            self.store.write_metrics(config, rows)
+            status = self._status("running", epoch)
+            bar = tqdm(total=config.epochs, initial=epoch, disable=not progress, desc=config.label(), leave=False)
+            while epoch < config.epochs:
+                epoch += 1
+                step_stats = self._train_epoch(epoch)
+                if not torch.isfinite(step_stats["loss_sum"]):
+                    status = self._status("diverged", epoch - 1, diverged_epoch=epoch)
+                    break
+                rows.append(self._row(epoch, previous, step_stats))
+                previous = [p.detach().clone() for p in self.si_list]
+                self.store.write_metrics(config, rows)
+                if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+                    self._checkpoint(epoch)
+                    status = self._status("running", epoch)
+                bar.update(1)
+                bar.set_postfix(loss=f"{rows[-1]['train_loss_running']:.3g}")
+            bar.close()
+            if status.status != "diverged":
+                status = self._status("done", epoch)
+        except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
+            self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")
+            raise RunFailedError(f"run {config.run_id} ({config.label()}) failed: {type(error).__name__}: {error}") \
+                from error
+        finally:
+            self.store.write_timing(config, {
+                "wall_seconds": wall_before + time.perf_counter() - start,
+                "device": str(self.device), "threads": torch.get_num_threads()})
+        return RunResult(config, status, self.store.metrics(config))
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        config = self.config
+        self.model.train()
+        self.tracker.reset()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        wrong = torch.zeros((), dtype=torch.int64, device=self.device)
+        for x, y in self.data.train_batches(epoch, config.seed, config.batch_size):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.tracker.before_step()
+            self.optimizer.step()
+            self.tracker.after_step()
+            loss_sum += loss.detach().double() * len(y)
+            wrong += (logits.argmax(1) != y).sum()
+        return {"loss_sum": loss_sum, "wrong": wrong}
+
+    def _row(self, epoch: int, previous: list[torch.Tensor] | None,
+             step_stats: dict[str, Any] | None) -> dict[str, float]:
+        """All metrics of one epoch (full passes only on the config's schedule)."""
+        config, nan = self.config, float("nan")
+        n = self.data.num_train
+        lr = euclidean_lr(self.optimizer)
+        with torch.no_grad():
+            norms = metrics.layer_norms(self.si)
+            si_norm = float(torch.tensor(list(norms.values()), dtype=torch.float64).norm())
+            row: dict[str, float] = {
+                "epoch": epoch,
+                "train_loss_running": float(step_stats["loss_sum"]) / n if step_stats else nan,
+                "train_error_running": int(step_stats["wrong"]) / n if step_stats else nan,
+                "angle_step_rad": self.tracker.mean() if step_stats else nan,
+                "angle_epoch_deg": float(torch.rad2deg(metrics.angle(previous, self.si_list))) if previous else nan,
+                "cos_to_init": metrics.cosine(self.initial, self.si_list),
+                "si_norm": si_norm,
+                "elr": lr / si_norm ** 2,
+            }
+        full = {"train_loss": nan, "train_error": nan, "effective_grad_norm": nan, "test_loss": nan,
+                "test_error": nan}
+        if config.has_full_metrics(epoch):
+            train = metrics.train_mode_pass(self.model, self.data, self.si_list, config.batch_size)
+            test = metrics.evaluate(self.model, self.data, "test", config.batch_size)
+            full = {"train_loss": train.train_loss, "train_error": train.train_error,
+                    "effective_grad_norm": train.effective_grad_norm, "test_loss": test.loss,
+                    "test_error": test.error}
+        row.update(full)
+        row.update({f"norm/{_short(name)}": value for name, value in norms.items()})
+        row.update({f"elr/{_short(name)}": lr / value ** 2 for name, value in norms.items()})
+        return row
+
+
+def _short(parameter_name: str) -> str:
+    return parameter_name.removesuffix(".weight")
+
+
+def _safe_epochs_done(store: RunStore, config: RunConfig) -> int:
+    try:
+        status = store.status(config)
+    except Exception:  # noqa: BLE001 - a failure path must not raise a second error
+        return 0
+    return status.epochs_done if status is not None else 0

@@ -1,0 +1,180 @@
+"""Metrics with the paper's definitions (§4, Figure 1).
+
+* Train loss and error: un-augmented training data in **train mode** (BatchNorm uses batch
+  statistics, as during training); the pass restores the BN running statistics exactly.
+* Test loss and error: eval mode (BN running statistics).
+* Mean effective gradient norm: the mean over minibatches of ``||grad_w L_B(w)|| * ||w||``,
+  at a fixed point w (the end of an epoch), over the SI tensors w jointly. It is the gradient
+  norm the same network would have at unit SI norm.
+* Geometry of the SI weights: total norm ``||w||``, per-layer norms, per-layer effective LRs
+  ``eta_i = lr / ||w_i||^2`` (for the total constraint ``sum_i 1/eta_i = 1/elr``), cosine to
+  the initial point, angle turned since the previous epoch and mean angular update per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import DeviceData
+from .optim import joint_norm
+
+
+@dataclass(frozen=True)
+class TrainModePass:
+    train_loss: float
+    train_error: float
+    effective_grad_norm: float
+
+
+@dataclass(frozen=True)
+class EvalPass:
+    loss: float
+    error: float
+
+
+def _batchnorm_buffers(model: nn.Module) -> list[torch.Tensor]:
+    return [b for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for b in m.buffers()]
+
+
+class preserved_batchnorm_state:  # noqa: N801 - used as a context manager
+    """Context manager that restores every BatchNorm buffer (running mean/var, counter) on exit."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.buffers = _batchnorm_buffers(model)
+
+    def __enter__(self) -> None:
+        self.saved = [b.clone() for b in self.buffers]
+
+    def __exit__(self, *exc: object) -> None:
+        with torch.no_grad():
+            for buffer, saved in zip(self.buffers, self.saved):
+                buffer.copy_(saved)
+
+
+def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torch.Tensor],
+                    batch_size: int) -> TrainModePass:
+    """Train loss, train error and mean effective gradient norm at the current weights.
+
+    One fused pass over the un-augmented training set in train mode: for each minibatch B the
+    loss L_B and ``g_B = ||grad_w L_B|| * ||w||``. Loss and error are means over samples;
+    the effective gradient norm is the mean of g_B over minibatches (paper's definition).
+    Parameter ``.grad`` fields and BN running statistics are left untouched.
+    """
+    was_training = model.training
+    model.train()
+    si_params = list(si_params)
+    total_loss = torch.zeros((), dtype=torch.float64, device=data.device)
+    wrong = torch.zeros((), dtype=torch.int64, device=data.device)
+    grad_norm_sum = torch.zeros((), dtype=torch.float64, device=data.device)
+    batches = 0
+    with preserved_batchnorm_state(model):
+        for x, y in data.eval_batches("train", batch_size):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            grads = torch.autograd.grad(loss, si_params)
+            grad_norm_sum += joint_norm(grads).double()
+            total_loss += loss.detach().double() * len(y)
+            wrong += (logits.argmax(1) != y).sum()
+            batches += 1
+    model.train(was_training)
+    with torch.no_grad():
+        w_norm = float(joint_norm(si_params))
+    n = data.num_train
+    return TrainModePass(float(total_loss) / n, int(wrong) / n, float(grad_norm_sum) / batches * w_norm)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int) -> EvalPass:
+    """Mean cross-entropy and error on ``split`` in eval mode (BN running statistics)."""
+    was_training = model.training
+    model.eval()
+    total_loss = torch.zeros((), dtype=torch.float64, device=data.device)
+    wrong = torch.zeros((), dtype=torch.int64, device=data.device)
+    count = 0
+    for x, y in data.eval_batches(split, batch_size):
+        logits = model(x)
+        total_loss += F.cross_entropy(logits, y, reduction="sum").double()
+        wrong += (logits.argmax(1) != y).sum()
+        count += len(y)
+    model.train(was_training)
+    return EvalPass(float(total_loss) / count, int(wrong) / count)
+
+
+def unit_distance(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``|| a/||a|| - b/||b|| ||`` over the tensors jointly (0-dim tensor)."""
+    a_unit = torch._foreach_div(list(a), joint_norm(a))
+    b_unit = torch._foreach_div(list(b), joint_norm(b))
+    return joint_norm(torch._foreach_sub(a_unit, b_unit))
+
+
+def angle(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Angle between two points in radians, ``2 * asin(d/2)`` with d the distance of the unit
+    vectors: accurate for tiny angles, where ``acos`` of the cosine loses all digits."""
+    return 2 * torch.asin(torch.clamp(unit_distance(a, b) / 2, max=1.0))
+
+
+def cosine(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    """Cosine of the angle between two points of the SI weight space."""
+    return float(torch.cos(angle(a, b)))
+
+
+def layer_norms(si_params: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """``||w_i||`` for each SI tensor, by name."""
+    norms = torch._foreach_norm(list(si_params.values()))
+    return {name: float(n) for name, n in zip(si_params, norms)}
+
+
+class StepAngleTracker:
+    """Accumulates the angular update ``angle(w_t, w_{t+1})`` of each optimizer step on the
+    device (no host synchronisation per step). With weight decay the equilibrium value is
+    ``sqrt(2 * lr * wd / (1 + momentum))`` per step (paper §6; Wan et al. 2021)."""
+
+    def __init__(self, si_params: Sequence[torch.Tensor]) -> None:
+        self.si_params = list(si_params)
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = torch.zeros((), dtype=torch.float64, device=self.si_params[0].device)
+        self.steps = 0
+
+    def before_step(self) -> None:
+        self._previous = [p.detach().clone() for p in self.si_params]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.total += angle(self._previous, self.si_params).double()
+        self.steps += 1
+
+    def mean(self) -> float:
+        return float(self.total) / max(self.steps, 1)
+
+
+def scale_invariance_gap(model: nn.Module, si_params: Sequence[torch.Tensor], x: torch.Tensor,
+                         y: torch.Tensor, scale: float = 3.0) -> float:
+    """``|L(c w) - L(w)| / |L(w)|`` in train mode: ~1e-6 or less (BatchNorm's eps) for SI ``w``.
+
+    Use it to check that the tensors you hand to :class:`~sphere_regimes.optim.SphereSGD`
+    really are scale-invariant. The weights and BN statistics are restored afterwards.
+    """
+    was_training = model.training
+    model.train()
+    si_params = list(si_params)
+    saved = [p.detach().clone() for p in si_params]
+    with torch.no_grad(), preserved_batchnorm_state(model):
+        base = float(F.cross_entropy(model(x), y))
+        torch._foreach_mul_(si_params, scale)
+        scaled = float(F.cross_entropy(model(x), y))
+        torch._foreach_copy_(si_params, saved)
+    model.train(was_training)
+    return abs(scaled - base) / max(abs(base), 1e-12)
+
+
+def angular_update_equilibrium(lr: float, weight_decay: float, momentum: float = 0.0) -> float:
+    """Equilibrium angular update per step of SGD + weight decay: ``sqrt(2 lr wd / (1 + mu))``."""
+    return math.sqrt(2 * lr * weight_decay / (1 + momentum))

@@ -1,0 +1,264 @@
+"""Crash-safe result store: one folder per run, named by :attr:`RunConfig.run_id`.
+
+Layout of ``ROOT/<run_id>/``:
+
+| file           | content                                                            | in git |
+|----------------|--------------------------------------------------------------------|--------|
+| ``config.json``  | store format, run id and the full :class:`RunConfig`              | yes    |
+| ``metrics.csv``  | one row per epoch (0 = the initial point), see :mod:`.metrics`    | yes    |
+| ``status.json``  | ``running`` / ``done`` / ``diverged`` / ``failed``, epochs done, versions | yes |
+| ``timing.json``  | wall time, device and thread count (not reproducible by nature)  | yes    |
+| ``resume.pt``    | checkpoint to resume or extend the run                            | no     |
+| ``.lock``        | ``flock`` target; the kernel drops the lock when a process dies   | no     |
+
+Every write goes to a temporary file in the same folder, is fsync'ed and renamed over the
+target, so a reader sees the old or the new file, never half of one. A process holds the
+run's lock while it trains, so two processes asking for the same run compute it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import io
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from . import paths
+from .config import STORE_FORMAT, RunConfig
+
+STATUSES = ("running", "done", "diverged", "failed")
+_ALLOWED_ROOT_FILES = {"README.md", ".gitignore", ".gitattributes"}
+
+
+class StoreError(RuntimeError):
+    """Something in the result store is not as this version of the package expects."""
+
+
+class StoreCorruptError(StoreError):
+    """A store file is unreadable, truncated, or belongs to another run or program."""
+
+
+class StoreFormatError(StoreError):
+    """A run was written by an incompatible store format version."""
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    status: str
+    epochs_done: int
+    diverged_epoch: int | None = None
+    error: str | None = None
+    package_version: str = ""
+    git_sha: str = ""
+    torch_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": STORE_FORMAT, **self.__dict__}
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically: temp file, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _json_bytes(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+@functools.lru_cache(maxsize=1)
+def git_sha() -> str:
+    """``git rev-parse HEAD`` of the checkout (``+dirty`` with uncommitted changes), or ``""``."""
+    try:
+        sha = subprocess.run(["git", "-C", str(paths.REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(paths.REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return sha + ("+dirty" if dirty else "")
+
+
+def package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class RunStore:
+    """The result store rooted at ``root`` (default :data:`paths.RESULTS_DIR`)."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else paths.RESULTS_DIR
+
+    # -- locations ------------------------------------------------------------------
+    def run_dir(self, config: RunConfig) -> Path:
+        return self.root / config.run_id
+
+    def _file(self, config: RunConfig, name: str) -> Path:
+        return self.run_dir(config) / name
+
+    # -- locking --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, config: RunConfig) -> Iterator[None]:
+        """Exclusive lock on the run (blocks until free); removes temp files left by a crash."""
+        directory = self.run_dir(config)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                for leftover in directory.glob(".*.tmp"):
+                    leftover.unlink()
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    # -- reading --------------------------------------------------------------------
+    def _read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            value = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise StoreCorruptError(f"{path} is not valid JSON ({error}); delete the folder {path.parent} "
+                                    "to recompute the run") from None
+        if not isinstance(value, dict) or "format" not in value:
+            raise StoreCorruptError(f"{path} was not written by sphere_regimes (no 'format' key); "
+                                    f"move it out of the result store {self.root}")
+        if value["format"] != STORE_FORMAT:
+            raise StoreFormatError(f"{path} has store format {value['format']!r}, this version reads format "
+                                   f"{STORE_FORMAT}; rerun it (delete {path.parent}) or use the package version "
+                                   "that wrote it")
+        return value
+
+    def read_config(self, run_dir: Path) -> RunConfig:
+        path = run_dir / "config.json"
+        value = self._read_json(path)
+        try:
+            config = RunConfig.from_dict(value["config"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise StoreCorruptError(f"{path} does not hold a valid run configuration ({error})") from None
+        if config.run_id != run_dir.name or value.get("run_id") != run_dir.name:
+            raise StoreCorruptError(f"{path} describes run {config.run_id}, not the folder's run {run_dir.name}: "
+                                    "a foreign or moved file; delete the folder to recompute the run")
+        return config
+
+    def status(self, config: RunConfig) -> RunStatus | None:
+        """The stored status of ``config``'s run, or ``None`` if it was never started."""
+        path = self._file(config, "status.json")
+        if not path.exists():
+            return None
+        self.read_config(self.run_dir(config))
+        value = self._read_json(path)
+        value.pop("format")
+        try:
+            status = RunStatus(**value)
+        except TypeError as error:
+            raise StoreCorruptError(f"{path} has unexpected fields ({error})") from None
+        if status.status not in STATUSES:
+            raise StoreCorruptError(f"{path} has unknown status {status.status!r}")
+        return status
+
+    def wall_seconds(self, config: RunConfig) -> float:
+        """Training wall time recorded so far (0 when none was recorded)."""
+        path = self._file(config, "timing.json")
+        return float(self._read_json(path).get("wall_seconds", 0.0)) if path.exists() else 0.0
+
+    def metrics(self, config: RunConfig) -> pd.DataFrame:
+        """Stored metrics of the run up to ``config.epochs``, indexed by epoch."""
+        path = self._file(config, "metrics.csv")
+        if not path.exists():
+            raise StoreError(f"no metrics stored for run {config.run_id} ({config.label()}) in {self.root}")
+        frame = self._read_metrics(path)
+        return frame[frame.index <= config.epochs]
+
+    def _read_metrics(self, path: Path) -> pd.DataFrame:
+        try:
+            frame = pd.read_csv(path, index_col="epoch")
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise StoreCorruptError(f"{path} is not a metrics table ({error}); delete the folder {path.parent} "
+                                    "to recompute the run") from None
+        if not frame.index.is_monotonic_increasing or (len(frame) and frame.index[0] != 0) \
+                or list(frame.index) != list(range(len(frame))):
+            raise StoreCorruptError(f"{path} does not hold consecutive epochs from 0; delete the folder "
+                                    f"{path.parent} to recompute the run")
+        return frame
+
+    def metric_rows(self, config: RunConfig, up_to_epoch: int) -> list[dict[str, float]]:
+        """Stored rows with epoch <= ``up_to_epoch`` as dicts (for resuming)."""
+        path = self._file(config, "metrics.csv")
+        if not path.exists():
+            return []
+        frame = self._read_metrics(path)
+        frame = frame[frame.index <= up_to_epoch]
+        return [{"epoch": int(epoch), **row} for epoch, row in zip(frame.index, frame.to_dict("records"))]
+
+    # -- writing --------------------------------------------------------------------
+    def write_config(self, config: RunConfig) -> None:
+        self.run_dir(config).mkdir(parents=True, exist_ok=True)
+        value = {"format": STORE_FORMAT, "run_id": config.run_id, "config": config.to_dict()}
+        atomic_write_bytes(self._file(config, "config.json"), _json_bytes(value))
+
+    def write_status(self, config: RunConfig, status: RunStatus) -> None:
+        atomic_write_bytes(self._file(config, "status.json"), _json_bytes(status.to_dict()))
+
+    def write_timing(self, config: RunConfig, timing: dict[str, Any]) -> None:
+        atomic_write_bytes(self._file(config, "timing.json"), _json_bytes({"format": STORE_FORMAT, **timing}))
+
+    def write_metrics(self, config: RunConfig, rows: list[dict[str, float]]) -> None:
+        frame = pd.DataFrame(rows).set_index("epoch")
+        buffer = io.StringIO()
+        frame.to_csv(buffer, float_format="%.9g")
+        atomic_write_bytes(self._file(config, "metrics.csv"), buffer.getvalue().encode())
+
+    def save_checkpoint(self, config: RunConfig, state: dict[str, Any]) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self._file(config, "resume.pt"), buffer.getvalue())
+
+    def load_checkpoint(self, config: RunConfig) -> dict[str, Any] | None:
+        path = self._file(config, "resume.pt")
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - torch.load raises many types on bad files
+            raise StoreCorruptError(f"{path} is not a readable checkpoint ({type(error).__name__}); delete it to "
+                                    "recompute the run from the start") from None
+
+    # -- listing --------------------------------------------------------------------
+    def runs(self) -> list[tuple[RunConfig, RunStatus | None]]:
+        """Every run in the store with its status; a foreign entry raises :class:`StoreCorruptError`."""
+        if not self.root.exists():
+            return []
+        found = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.name in _ALLOWED_ROOT_FILES or (entry.name.startswith(".") and not entry.is_dir()):
+                continue
+            if not entry.is_dir() or not (entry / "config.json").exists():
+                raise StoreCorruptError(f"{entry} is not a run folder of sphere_regimes; move it out of the "
+                                        f"result store {self.root}")
+            config = self.read_config(entry)
+            found.append((config, self.status(config)))
+        return found
