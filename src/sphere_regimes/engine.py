@@ -142,7 +142,8 @@ class _Trainer:
                 epoch += 1
                 step_stats = self._train_epoch(epoch)
                 if not torch.isfinite(step_stats["loss_sum"]):
-                    status = self._status("diverged", epoch - 1, diverged_epoch=epoch)
+                    status = self._status("diverged", epoch - 1, diverged_epoch=epoch,
+                                          metrics_sha256=self.store.metrics_digest(config))
                     break
                 rows.append(self._row(epoch, previous, step_stats))
                 previous = [p.detach().clone() for p in self.si_list]
@@ -154,7 +155,7 @@ class _Trainer:
                 bar.set_postfix(loss=f"{rows[-1]['train_loss_running']:.3g}")
             bar.close()
             if status.status != "diverged":
-                status = self._status("done", epoch)
+                status = self._status("done", epoch, metrics_sha256=self.store.metrics_digest(config))
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
             self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")
             raise RunFailedError(f"run {config.run_id} ({config.label()}) failed: {type(error).__name__}: {error}") \

@@ -9,6 +9,7 @@ notebook, a test or a cluster job never relies on the current working directory.
 | ``DATA_DIR``      | ``REPO_ROOT/data``              | ``SPHERE_REGIMES_DATA``   |
 | ``RESULTS_DIR``   | ``REPO_ROOT/results``           | ``SPHERE_REGIMES_RESULTS``|
 | ``PRESETS_DIR``   | ``REPO_ROOT/presets``           | ``SPHERE_REGIMES_PRESETS``|
+| ``WORK_DIR``      | ``REPO_ROOT/_work`` (git-ignored scratch: builds, demo store) | ``SPHERE_REGIMES_WORK`` |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ REPO_ROOT: Path = _env_path("SPHERE_REGIMES_ROOT", _default_root())
 DATA_DIR: Path = _env_path("SPHERE_REGIMES_DATA", REPO_ROOT / "data")
 RESULTS_DIR: Path = _env_path("SPHERE_REGIMES_RESULTS", REPO_ROOT / "results")
 PRESETS_DIR: Path = _env_path("SPHERE_REGIMES_PRESETS", REPO_ROOT / "presets")
+WORK_DIR: Path = _env_path("SPHERE_REGIMES_WORK", REPO_ROOT / "_work")
 
 # Where Debian's ``dataset-fashion-mnist`` package puts the gzip'd idx files.
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import io
 import json
 import os
@@ -61,6 +62,7 @@ class RunStatus:
     package_version: str = ""
     git_sha: str = ""
     torch_version: str = ""
+    metrics_sha256: str = ""  # of metrics.csv, recorded when the run ends (done or diverged)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": STORE_FORMAT, **self.__dict__}
@@ -190,8 +192,16 @@ class RunStore:
         path = self._file(config, "metrics.csv")
         if not path.exists():
             raise StoreError(f"no metrics stored for run {config.run_id} ({config.label()}) in {self.root}")
+        status = self.status(config)
+        if status is not None and status.metrics_sha256 and status.metrics_sha256 != self.metrics_digest(config):
+            raise StoreCorruptError(f"{path} does not match the checksum recorded in status.json when the run "
+                                    f"ended; delete the folder {path.parent} to recompute the run")
         frame = self._read_metrics(path)
         return frame[frame.index <= config.epochs]
+
+    def metrics_digest(self, config: RunConfig) -> str:
+        """sha256 of the stored metrics.csv."""
+        return hashlib.sha256(self._file(config, "metrics.csv").read_bytes()).hexdigest()
 
     def _read_metrics(self, path: Path) -> pd.DataFrame:
         try:

@@ -1,0 +1,38 @@
+"""Shared fixtures: small real Fashion-MNIST configurations and throw-away result stores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sphere_regimes import RunConfig
+from sphere_regimes.data import DataNotFoundError, load_raw
+from sphere_regimes.store import RunStore
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """The real Fashion-MNIST arrays (``make data`` installs them)."""
+    try:
+        return load_raw("fashion_mnist")
+    except DataNotFoundError as error:
+        pytest.skip(f"Fashion-MNIST missing: {error}")
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "results")
+
+
+@pytest.fixture
+def tiny_config(fashion_mnist) -> RunConfig:
+    """Width-4 ConvNetSI on 512 real Fashion-MNIST images: a few seconds for a few epochs."""
+    return RunConfig(dataset="fashion_mnist", train_size=512, width=4, elr=1e-2, epochs=2, batch_size=128,
+                     device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,219 @@
+"""Engine and store: metrics, reuse, determinism, resume and extension equality, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sphere_regimes import engine, run
+from sphere_regimes.data import DeviceData
+from sphere_regimes.engine import RunFailedError
+from sphere_regimes.metrics import train_mode_pass
+from sphere_regimes.models import build_model, si_parameters
+from sphere_regimes.store import RunStore, StoreCorruptError, StoreFormatError
+
+REPRODUCIBLE_FILES = ("config.json", "metrics.csv", "status.json")
+
+
+def _files(store: RunStore, config) -> dict[str, bytes]:
+    return {name: (store.run_dir(config) / name).read_bytes() for name in REPRODUCIBLE_FILES}
+
+
+def test_run_records_the_paper_metrics(tiny_config, store):
+    torch.set_num_threads(1)
+    result = run(tiny_config, store)
+    assert result.status.status == "done" and result.status.epochs_done == 2
+    frame = result.metrics
+    assert list(frame.index) == [0, 1, 2]
+    for column in ("train_loss", "train_error", "test_loss", "test_error", "effective_grad_norm", "si_norm",
+                   "elr", "cos_to_init", "angle_epoch_deg", "angle_step_rad", "train_loss_running",
+                   "norm/features.0", "elr/features.0"):
+        assert column in frame.columns
+    assert np.isfinite(frame.loc[1:, ["train_loss", "test_error", "angle_step_rad"]].to_numpy()).all()
+    assert frame["si_norm"].std() / frame["si_norm"].mean() < 1e-6  # on the sphere
+    np.testing.assert_allclose(frame["elr"], tiny_config.elr, rtol=1e-5)
+    inverse_elrs = (1 / frame.filter(like="elr/")).sum(axis=1)  # sum_i 1/eta_i = 1/eta (paper §3)
+    np.testing.assert_allclose(inverse_elrs, 1 / tiny_config.elr, rtol=1e-5)
+    assert frame.loc[0, "cos_to_init"] == 1.0 and frame.loc[2, "cos_to_init"] < 1.0
+    assert frame.loc[0, "train_loss"] > frame.loc[2, "train_loss"]
+    assert (store.run_dir(tiny_config) / "resume.pt").exists()
+
+
+def test_finished_run_is_returned_without_recomputation(tiny_config, store, monkeypatch):
+    first = run(tiny_config, store)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run was recomputed")
+
+    monkeypatch.setattr(engine._Trainer, "train", refuse)
+    again = run(tiny_config, store)
+    assert again.metrics.equals(first.metrics)
+    shorter = run(tiny_config.replace(epochs=1), store)
+    assert list(shorter.metrics.index) == [0, 1]
+    assert engine.load(tiny_config.replace(epochs=3), store) is None
+
+
+def test_runs_are_deterministic(tiny_config, tmp_path):
+    torch.set_num_threads(1)
+    a, b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
+    run(tiny_config, a)
+    run(tiny_config, b)
+    assert _files(a, tiny_config) == _files(b, tiny_config)
+
+
+def test_extending_a_run_equals_running_it_long(tiny_config, tmp_path):
+    torch.set_num_threads(1)
+    long_store, extended_store = RunStore(tmp_path / "long"), RunStore(tmp_path / "ext")
+    run(tiny_config.replace(epochs=4), long_store)
+    run(tiny_config.replace(epochs=2), extended_store)
+    run(tiny_config.replace(epochs=4), extended_store)
+    assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
+    # Without its checkpoint (a fresh clone of the committed store) the run is recomputed, equally.
+    (extended_store.run_dir(tiny_config) / "resume.pt").unlink()
+    run(tiny_config.replace(epochs=5), extended_store)
+    run(tiny_config.replace(epochs=5), long_store)
+    assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
+
+
+def test_failure_is_recorded_and_the_rerun_resumes_bit_identically(tiny_config, tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    config = tiny_config.replace(epochs=3)
+    clean, crashed = RunStore(tmp_path / "clean"), RunStore(tmp_path / "crashed")
+    run(config, clean)
+    original = engine._Trainer._train_epoch
+
+    def fail_in_epoch_two(self, epoch):
+        if epoch == 2:
+            raise RuntimeError("simulated out-of-memory")
+        return original(self, epoch)
+
+    monkeypatch.setattr(engine._Trainer, "_train_epoch", fail_in_epoch_two)
+    with pytest.raises(RunFailedError, match="simulated out-of-memory"):
+        run(config, crashed)
+    status = crashed.status(config)
+    assert status.status == "failed" and status.epochs_done == 1 and "simulated" in status.error
+    monkeypatch.setattr(engine._Trainer, "_train_epoch", original)
+    assert run(config, crashed).status.status == "done"
+    assert _files(clean, config) == _files(crashed, config)
+
+
+_CHILD = textwrap.dedent("""
+    import sys, torch
+    torch.set_num_threads(1)
+    from sphere_regimes import RunConfig, run
+    from sphere_regimes.store import RunStore
+    run(RunConfig.from_dict({config}), RunStore(sys.argv[1]), progress=False)
+""")
+
+
+def _start_child(config, root: Path) -> subprocess.Popen:
+    code = _CHILD.format(config=repr(config.to_dict()))
+    return subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tiny_config, tmp_path):
+    torch.set_num_threads(1)
+    config = tiny_config.replace(epochs=4)
+    clean, killed = RunStore(tmp_path / "clean"), RunStore(tmp_path / "killed")
+    run(config, clean)
+    child = _start_child(config, killed.root)
+    status_file = killed.run_dir(config) / "status.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if status_file.exists() and json.loads(status_file.read_text())["epochs_done"] >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    assert killed.status(config).status == "running"
+    run(config, killed)
+    assert _files(clean, config) == _files(killed, config)
+    assert not list(killed.run_dir(config).glob("*.tmp")) and not list(killed.run_dir(config).glob(".*.tmp"))
+
+
+def test_a_second_process_waits_for_the_run_lock(tiny_config, store):
+    with store.lock(tiny_config):
+        child = _start_child(tiny_config, store.root)
+        time.sleep(3)
+        assert child.poll() is None, child.communicate()
+        assert store.status(tiny_config) is None  # nothing written while we hold the lock
+    assert child.wait(timeout=120) == 0, child.communicate()
+    assert store.status(tiny_config).status == "done"
+
+
+def test_train_mode_pass_matches_a_naive_loop_and_leaves_training_state_alone(tiny_config, fashion_mnist):
+    data = DeviceData(fashion_mnist, torch.device("cpu"), train_size=300)
+    model = build_model(tiny_config, 1, 10)
+    si = list(si_parameters(model).values())
+    for p in si:
+        p.grad = torch.full_like(p, 0.5)
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    measured = train_mode_pass(model, data, si, batch_size=128)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, buffers[key]), key
+    assert all(torch.equal(p.grad, torch.full_like(p, 0.5)) for p in si)
+    losses, wrong, grad_norms = [], 0, []
+    w_norm = torch.sqrt(sum((p.detach() ** 2).sum() for p in si))
+    for start in range(0, 300, 128):
+        fresh = build_model(tiny_config, 1, 10).train()
+        x, y = data.train_x[start:start + 128], data.train_y[start:start + 128]
+        logits = fresh(x)
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        grads = torch.autograd.grad(loss / len(y), list(si_parameters(fresh).values()))
+        grad_norms.append(float(torch.sqrt(sum((g ** 2).sum() for g in grads)) * w_norm))
+        losses.append(float(loss.detach()))
+        wrong += int((logits.argmax(1) != y).sum())
+    assert measured.train_loss == pytest.approx(sum(losses) / 300, rel=1e-6)
+    assert measured.train_error == wrong / 300
+    assert measured.effective_grad_norm == pytest.approx(np.mean(grad_norms), rel=1e-5)
+
+
+def test_nan_loss_is_recorded_as_diverged(fashion_mnist, store):
+    from sphere_regimes import RunConfig
+
+    config = RunConfig(model="convnet_af", optimizer="sgd", lr=1e30, train_size=256, width=4, epochs=3,
+                       device="cpu")
+    result = run(config, store)
+    assert result.status.status == "diverged"
+    assert result.status.diverged_epoch == 1 and result.status.epochs_done == 0
+    assert list(result.metrics.index) == [0]
+    assert run(config, store).status.status == "diverged"  # not retried
+
+
+def test_corrupt_store_files_get_clear_errors(tiny_config, store):
+    run(tiny_config, store)
+    folder = store.run_dir(tiny_config)
+    metrics = (folder / "metrics.csv").read_bytes()
+    (folder / "metrics.csv").write_bytes(metrics[:-20])
+    with pytest.raises(StoreCorruptError, match="metrics.csv"):
+        run(tiny_config, store)
+    (folder / "metrics.csv").write_bytes(metrics)
+    config_text = (folder / "config.json").read_text()
+    (folder / "config.json").write_text(config_text[: len(config_text) // 2])
+    with pytest.raises(StoreCorruptError, match="config.json is not valid JSON"):
+        run(tiny_config, store)
+    (folder / "config.json").write_text(config_text.replace('"format": 1', '"format": 0'))
+    with pytest.raises(StoreFormatError, match="store format 0"):
+        run(tiny_config, store)
+    foreign = json.loads(config_text)
+    foreign["config"]["seed"] = 99
+    (folder / "config.json").write_text(json.dumps(foreign))
+    with pytest.raises(StoreCorruptError, match="foreign"):
+        run(tiny_config, store)
+    (folder / "config.json").write_text(config_text)
+    assert run(tiny_config, store).status.status == "done"
+    (store.root / "notes.txt").write_text("not a run")
+    with pytest.raises(StoreCorruptError, match="notes.txt"):
+        store.runs()
