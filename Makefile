@@ -11,7 +11,23 @@ STAMP := $(VENV)/.installed
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data demo test clean lock
+PRESET ?= cpu
+OUT := _work/$(PRESET)
+NB_NAMES := $(notdir $(basename $(sort $(wildcard notebooks/[0-9]*.py))))
+EXECUTED := $(NB_NAMES:%=$(OUT)/notebooks/%.ipynb)
+LIBRARY := $(shell find src/sphere_regimes -name '*.py')
+STORE_FILES := $(wildcard results/*/status.json)
+# Keep Jupyter, IPython, matplotlib and torch caches inside the build (hermetic runs).
+ENV_DIR := $(CURDIR)/_work/env
+export IPYTHONDIR := $(ENV_DIR)/ipython
+export MPLCONFIGDIR := $(ENV_DIR)/matplotlib
+export JUPYTER_CONFIG_DIR := $(ENV_DIR)/jupyter-config
+export JUPYTER_DATA_DIR := $(ENV_DIR)/jupyter-data
+export JUPYTER_RUNTIME_DIR := $(ENV_DIR)/jupyter-runtime
+export XDG_CACHE_HOME := $(ENV_DIR)/cache
+export TORCHINDUCTOR_CACHE_DIR := $(ENV_DIR)/inductor
+
+.PHONY: help venv data browser demo runs notebooks book nbval-refresh test clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -33,10 +49,42 @@ data: $(STAMP)  ## get Fashion-MNIST (Debian package as root on Debian, else tor
 		$(PY) -c "from sphere_regimes.data import download_fashion_mnist; print(download_fashion_mnist())"; \
 	fi
 
-demo: data  ## main job until the book exists: a small ELR sweep that prints a regime table
+browser:  ## headless Chromium for the book's browser test (Debian package as root on Debian)
+	@if command -v chromium >/dev/null; then echo "chromium: found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not found: the browser test will be skipped (install chromium to run it)"; fi
+
+demo: data  ## a small ELR sweep on real Fashion-MNIST that prints a regime table
 	$(VENV)/bin/sphere-regimes demo
 
-test: data  ## run the test suite
+runs: data  ## compute the runs the PRESET's chapters need and the store lacks
+	$(PY) -m sphere_regimes.plans compute $(PRESET)
+
+$(OUT)/notebooks/%.ipynb: notebooks/%.py presets/$(PRESET).yaml $(LIBRARY) $(STORE_FILES) | $(STAMP)
+	@mkdir -p $(@D) $(ENV_DIR)
+	$(PY) -m sphere_regimes.presets $(PRESET) $* > $(@D)/$*.params.yaml
+	$(VENV)/bin/jupytext --quiet --to ipynb $< -o $(@D)/$*.source.ipynb
+	$(VENV)/bin/papermill --no-progress-bar -k python3 --cwd notebooks -f $(@D)/$*.params.yaml \
+		$(@D)/$*.source.ipynb $(@:.ipynb=.partial.ipynb)
+	mv $(@:.ipynb=.partial.ipynb) $@
+
+notebooks: runs  ## execute the PRESET's notebooks that are stale (source, preset, library or store changed)
+	$(MAKE) --no-print-directory $(EXECUTED)
+
+book: notebooks  ## render the book of PRESET (default cpu) into _work/PRESET/book/_build/html
+	rm -rf $(OUT)/book && mkdir -p $(OUT)/book/chapters
+	cp -r book/_config.yml book/_toc.yml book/_mj book/*.md $(OUT)/book/
+	cp $(EXECUTED) $(OUT)/book/chapters/
+	$(PY) -m sphere_regimes.report $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
+	$(VENV)/bin/jupyter-book build --warningiserror --nitpick --keep-going --quiet $(OUT)/book
+	@echo "Book: $(CURDIR)/$(OUT)/book/_build/html/index.html"
+
+nbval-refresh:  ## re-execute the smoke notebooks and store them as nbval references in tests/notebooks
+	$(MAKE) --no-print-directory notebooks PRESET=smoke
+	$(PY) tests/make_references.py _work/smoke/notebooks tests/notebooks
+
+test: data browser  ## unit tests, nbval on the smoke references, and the book in headless Chromium
 	$(PY) -m pytest
 
 lock:  ## rewrite constraints.txt from the current .venv

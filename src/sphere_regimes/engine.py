@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import metrics
 from .config import RunConfig

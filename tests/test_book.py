@@ -1,0 +1,68 @@
+"""The rendered book, seen as a reader sees it: built with the smoke preset, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sphere_regimes import paths
+
+BOOK = paths.REPO_ROOT / "_work" / "smoke" / "book" / "_build" / "html"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--virtual-time-budget=15000"]
+
+
+@pytest.fixture(scope="module")
+def built_book() -> Path:
+    result = subprocess.run(["make", "--no-print-directory", "book", "PRESET=smoke"], cwd=paths.REPO_ROOT,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return BOOK
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium is not installed (`make browser` installs it on Debian)")
+    return binary
+
+
+def _browse(chromium: str, page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args,
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+def test_book_has_every_page(built_book):
+    for page in ("index.html", "chapters/01_toy_theory.html", "chapters/90_sphere_sgd_on_your_model.html",
+                 "differences.html", "reproducibility.html"):
+        assert (built_book / page).is_file(), page
+    assert (built_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()  # offline math
+    html = (built_book / "chapters" / "01_toy_theory.html").read_text()
+    assert "cdn.jsdelivr.net" not in html and "mathjax/tex-mml-chtml.js" in html
+
+
+@pytest.mark.parametrize("page", ["chapters/01_toy_theory.html", "index.html"])
+def test_page_renders_math_and_figures_in_chromium(built_book, chromium, tmp_path, page):
+    target = built_book / page
+    dom = _browse(chromium, target, tmp_path, "--dump-dom").stdout
+    assert "mjx-container" in dom, "MathJax did not typeset the page"
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S))
+    assert not re.search(r"\$[^$\n]*\\[a-zA-Z]+[^$\n]*\$", text), "raw $...$ math left in the page"
+    assert "\\(" not in text and "\\[" not in text, "unrendered math delimiters left in the page"
+    if "chapters/" in page:
+        images = re.findall(r'<img[^>]+src="([^"]+\.png)"', dom)
+        assert images, "the chapter has no figure"
+        assert all((target.parent / src).is_file() for src in images)
+    shot = tmp_path / "page.png"
+    _browse(chromium, target, tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10 and (pixels < 200).mean() > 0.01, "the screenshot is blank"
+    shutil.copy(shot, paths.REPO_ROOT / "_work" / "smoke" / f"screenshot-{target.stem}.png")
