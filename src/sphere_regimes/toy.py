@@ -139,6 +139,51 @@ def random_direction_level(alphas: ArrayLike, dim: int) -> float:
     return float(_as_alphas(alphas).sum() * (dim - 1) / dim)
 
 
+def individual_convergence_threshold(alphas: ArrayLike, radii_sq: ArrayLike) -> float:
+    """``min_i r_i^2 / alpha_i``: under the individual constraints ``||theta_i||^2 = r_i^2`` group i
+    converges iff ``eta_i alpha_i = eta alpha_i / r_i^2 < 1``, so all groups converge iff eta is below this."""
+    return float(np.min(np.asarray(radii_sq, dtype=float) / _as_alphas(alphas)))
+
+
+def equal_split(n_groups: int) -> np.ndarray:
+    """``r_i^2 = 1/n`` for every group: the same norm for every group, total norm 1."""
+    return np.full(n_groups, 1.0 / n_groups)
+
+
+def theory_regime(etas: ArrayLike, alphas: ArrayLike) -> np.ndarray:
+    """1 below ``1/sum alpha``, 2 up to ``1/min alpha``, 3 above: the ELR ranges of the thresholds.
+
+    This labels ranges by the theory of §3, not by what a run does: "3" is the range where no
+    group can be stable (the candidate for the divergent regime); :func:`random_walk_onset` says
+    whether the simulation actually reaches the random-walk level there.
+    """
+    etas = np.asarray(etas, dtype=float)
+    return 1 + (etas >= convergence_threshold(alphas)).astype(int) + (etas >= no_stable_group_threshold(alphas))
+
+
+def two_cycle_sin2(elr_times_alpha: ArrayLike) -> np.ndarray:
+    """``sin^2 phi`` on the 2-cycle of one group, ``(1 - 1/k)/2`` for ``k = eta_i alpha_i > 1``, else 0.
+
+    The exact one-group map (module docstring) has the 2-cycle ``phi -> -phi`` where
+    ``1 - 2k cos^2 phi = -(1 + 2k sin^2 phi)``, i.e. ``cos 2phi = 1/k``; below ``k = 1`` the group converges.
+    """
+    k = np.asarray(elr_times_alpha, dtype=float)
+    return np.where(k > 1.0, (1.0 - 1.0 / np.maximum(k, 1.0)) / 2.0, 0.0)
+
+
+def two_cycle_loss(etas: ArrayLike, alphas: ArrayLike) -> np.ndarray:
+    """F when every group sits on its 2-cycle: ``(sum_i alpha_i - 1/eta) / 2`` (0 below ``1/sum alpha``).
+
+    With ``eta_i alpha_i >= 1`` for all i, ``F = sum_i alpha_i (1 - 1/(eta_i alpha_i)) / 2
+    = (sum_i alpha_i - sum_i 1/eta_i) / 2 = (sum_i alpha_i - 1/eta) / 2`` by the identity
+    ``sum_i 1/eta_i = 1/eta``, whatever the split of the norm. It tends to ``sum_i alpha_i / 2``
+    (each group at 45 degrees from its minimum) as eta grows, which is ``d / (2(d-1))`` of the
+    random-direction level.
+    """
+    etas = np.asarray(etas, dtype=float)
+    return np.maximum(_as_alphas(alphas).sum() - 1.0 / etas, 0.0) / 2.0
+
+
 def log_spaced_etas(low: float, high: float, per_decade: int) -> np.ndarray:
     """ELRs from ``low`` to ``high`` (both included), ``per_decade`` points per factor of 10."""
     if not 0 < low < high or per_decade < 1:
@@ -215,6 +260,51 @@ def _angle(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return 2.0 * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
 
 
+@dataclass
+class _History:
+    """Preallocated records of :func:`simulate`; ``filled`` counts the records stored so far."""
+
+    group_loss: np.ndarray
+    rho: np.ndarray
+    angle: np.ndarray
+    filled: int = 0
+
+    @classmethod
+    def empty(cls, records: int, runs: int, groups: int) -> _History:
+        return cls(np.empty((records, runs, groups)), np.empty((records, runs, groups)), np.empty((records, runs)))
+
+    def store(self, theta: np.ndarray, alphas: np.ndarray, angle: np.ndarray) -> None:
+        self.group_loss[self.filled] = group_losses(theta, alphas)
+        self.rho[self.filled] = np.sum(theta**2, axis=-1)
+        self.angle[self.filled] = angle
+        self.filled += 1
+
+
+def _checked_inputs(etas: ArrayLike, alphas: ArrayLike, dim: int, constraint: Constraint,
+                    theta0: np.ndarray | None, radii_sq: ArrayLike | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated ``(etas, alphas, start, radii)`` for :func:`simulate`."""
+    alphas = _as_alphas(alphas)
+    etas = np.atleast_1d(np.asarray(etas, dtype=float))
+    if etas.ndim != 1 or np.any(etas <= 0):
+        raise ValueError("etas must be a 1-D array of positive ELRs")
+    if constraint not in ("total", "individual"):
+        raise ValueError(f"constraint must be 'total' or 'individual', got {constraint!r}")
+    start = initial_point(len(alphas), dim) if theta0 is None else np.asarray(theta0, dtype=float)
+    if start.shape != (len(alphas), dim):
+        raise ValueError(f"theta0 must have shape {(len(alphas), dim)}, got {start.shape}")
+    radii_sq = np.sum(start**2, axis=-1) if radii_sq is None else np.asarray(radii_sq, dtype=float)
+    if constraint == "individual" and (np.any(radii_sq <= 0) or abs(np.sum(radii_sq) - 1.0) > 1e-12):
+        raise ValueError("radii_sq must be positive and sum to 1 so that the total norm is 1")
+    return etas, alphas, start, np.sqrt(radii_sq)
+
+
+def _step(theta: np.ndarray, etas: np.ndarray, alphas: np.ndarray, noise: np.ndarray | None,
+          constraint: Constraint, radii: np.ndarray) -> np.ndarray:
+    """One projected GD step for every run of the batch: ``retract(theta - eta * grad)``."""
+    return _retract(theta - etas[:, None, None] * _noisy_gradient(theta, alphas, noise), constraint, radii)
+
+
 def simulate(etas: ArrayLike, alphas: ArrayLike = DEFAULT_ALPHAS, dim: int = DEFAULT_DIM,
              n_iterations: int = 4000, constraint: Constraint = "total", noise_std: float = 0.0,
              seed: int = 0, theta0: np.ndarray | None = None, radii_sq: ArrayLike | None = None,
@@ -231,53 +321,24 @@ def simulate(etas: ArrayLike, alphas: ArrayLike = DEFAULT_ALPHAS, dim: int = DEF
     batch) is added to each group's unit-sphere gradient (see :func:`_noisy_gradient`).
     Every ``record_every``-th iterate is recorded, plus the last one.
     """
-    alphas = _as_alphas(alphas)
-    etas = np.atleast_1d(np.asarray(etas, dtype=float))
-    if etas.ndim != 1 or np.any(etas <= 0):
-        raise ValueError("etas must be a 1-D array of positive ELRs")
-    if constraint not in ("total", "individual"):
-        raise ValueError(f"constraint must be 'total' or 'individual', got {constraint!r}")
-    start = initial_point(len(alphas), dim) if theta0 is None else np.asarray(theta0, dtype=float)
-    if start.shape != (len(alphas), dim):
-        raise ValueError(f"theta0 must have shape {(len(alphas), dim)}, got {start.shape}")
-    radii = np.sqrt(np.sum(start**2, axis=-1) if radii_sq is None else np.asarray(radii_sq, dtype=float))
-    if constraint == "individual" and abs(np.sum(radii**2) - 1.0) > 1e-12:
-        raise ValueError("radii_sq must sum to 1 so that the total norm is 1")
+    etas, alphas, start, radii = _checked_inputs(etas, alphas, dim, constraint, theta0, radii_sq)
     theta = _retract(np.broadcast_to(start, (len(etas), *start.shape)).copy(), constraint, radii)
     rng = np.random.default_rng(seed) if noise_std > 0 else None
     recorded = sorted(set(range(0, n_iterations + 1, record_every)) | {n_iterations})
     history = _History.empty(len(recorded), len(etas), len(alphas))
     angle = np.zeros(len(etas))
-    slot = 0
     for step in range(n_iterations + 1):
         new = theta
         if step < n_iterations:
             noise = None if rng is None else noise_std * rng.standard_normal(start.shape)
-            new = _retract(theta - etas[:, None, None] * _noisy_gradient(theta, alphas, noise), constraint, radii)
+            new = _step(theta, etas, alphas, noise, constraint, radii)
             angle = _angle(theta, new)
-        if step == recorded[slot]:
-            history.store(slot, theta, alphas, angle)
-            slot += 1
+        if step == recorded[history.filled]:
+            history.store(theta, alphas, angle)
         theta = new
     return Trajectory(etas=etas, alphas=alphas, dim=dim, constraint=constraint,
                       iterations=np.asarray(recorded), loss=history.group_loss.sum(axis=-1),
                       group_loss=history.group_loss, rho=history.rho, angle=history.angle, theta=theta)
-
-
-@dataclass
-class _History:
-    group_loss: np.ndarray
-    rho: np.ndarray
-    angle: np.ndarray
-
-    @classmethod
-    def empty(cls, records: int, runs: int, groups: int) -> _History:
-        return cls(np.empty((records, runs, groups)), np.empty((records, runs, groups)), np.empty((records, runs)))
-
-    def store(self, slot: int, theta: np.ndarray, alphas: np.ndarray, angle: np.ndarray) -> None:
-        self.group_loss[slot] = group_losses(theta, alphas)
-        self.rho[slot] = np.sum(theta**2, axis=-1)
-        self.angle[slot] = angle
 
 
 def run_total(etas: ArrayLike, **kwargs) -> Trajectory:
@@ -360,6 +421,15 @@ def measure_convergence_threshold(result: Sweep, tolerance: float = 1e-6) -> Thr
     last = int(np.flatnonzero(converged)[-1])
     above = float(etas[last + 1]) if last + 1 < len(etas) else None
     return ThresholdEstimate(float(etas[last]), above)
+
+
+def thresholds_over_inits(etas: ArrayLike, init_seeds: Sequence[int], alphas: ArrayLike = DEFAULT_ALPHAS,
+                          dim: int = DEFAULT_DIM, tolerance: float = 1e-6, **kwargs) -> list[ThresholdEstimate]:
+    """:func:`measure_convergence_threshold` of a :func:`sweep` from each initial point
+    ``initial_point(n, dim, seed)``; extra keyword arguments go to :func:`sweep`."""
+    return [measure_convergence_threshold(
+        sweep(etas, alphas=alphas, dim=dim, theta0=initial_point(len(alphas), dim, seed), **kwargs), tolerance)
+        for seed in init_seeds]
 
 
 def random_walk_onset(result: Sweep, fraction: float = 0.9) -> float | None:
