@@ -16,7 +16,11 @@ OUT := _work/$(PRESET)
 NB_NAMES := $(notdir $(basename $(sort $(wildcard notebooks/[0-9]*.py))))
 EXECUTED := $(NB_NAMES:%=$(OUT)/notebooks/%.ipynb)
 LIBRARY := $(shell find src/sphere_regimes -name '*.py')
-STORE_FILES := $(wildcard results/*/status.json)
+# The cpu preset's runs live in the committed store results/; other presets keep theirs in _work/PRESET.
+RESULTS := $(if $(filter cpu,$(PRESET)),results,$(OUT)/results)
+export SPHERE_REGIMES_RESULTS := $(CURDIR)/$(RESULTS)
+STORE_FILES := $(wildcard $(RESULTS)/*/status.json)
+WORKERS ?= 2
 # Keep Jupyter, IPython, matplotlib and torch caches inside the build (hermetic runs).
 ENV_DIR := $(CURDIR)/_work/env
 export IPYTHONDIR := $(ENV_DIR)/ipython
@@ -59,7 +63,7 @@ demo: data  ## a small ELR sweep on real Fashion-MNIST that prints a regime tabl
 	$(VENV)/bin/sphere-regimes demo
 
 runs: data  ## compute the runs the PRESET's chapters need and the store lacks
-	$(PY) -m sphere_regimes.plans compute $(PRESET)
+	$(PY) -m sphere_regimes.plans compute $(PRESET) --workers $(WORKERS)
 
 $(OUT)/notebooks/%.ipynb: notebooks/%.py presets/$(PRESET).yaml $(LIBRARY) $(STORE_FILES) | $(STAMP)
 	@mkdir -p $(@D) $(ENV_DIR)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-from sphere_regimes import RunConfig
+from sphere_regimes import RunConfig, paths, plans
 from sphere_regimes.data import DataNotFoundError, load_raw
 from sphere_regimes.store import RunStore
 
@@ -36,3 +38,13 @@ def _restore_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """nbval executes the smoke references, whose chapters read the smoke preset's runs: point the
+    store at the smoke preset's folder (as ``make book PRESET=smoke`` does) and compute what it lacks."""
+    if not any("notebooks" in item.path.parts and item.path.suffix == ".ipynb" for item in items):
+        return
+    os.environ["SPHERE_REGIMES_RESULTS"] = str(paths.WORK_DIR / "smoke" / "results")
+    failed = plans.compute("smoke", RunStore(os.environ["SPHERE_REGIMES_RESULTS"]))
+    assert not failed, f"smoke runs failed: {[c.label() for c in failed]}"

@@ -62,6 +62,9 @@ class RunConfig:
     dense_metric_epochs: int = _hashed(20)  # full metrics every epoch up to this epoch ...
     metric_every: int = _hashed(1)  # ... then every this many epochs (and at the end)
     dtype: str = _hashed("float32")
+    sharpness_every: int = _hashed(0, "if_not_default")  # Hutchinson sharpness every this many epochs; 0 = never
+    sharpness_images: int = _hashed(1024, "if_not_default")  # ... on the first this many training images
+    sharpness_probes: int = _hashed(2, "if_not_default")  # ... with this many Rademacher probes per minibatch
     epochs: int = _hashed(1, policy="never")
     device: str = _hashed("auto", policy="never")  # "auto", "cpu", "cuda", "cuda:1", ...
     checkpoint_every: int = _hashed(1, policy="never")  # resume checkpoint period, epochs
@@ -119,6 +122,11 @@ class RunConfig:
             or epoch == self.epochs
         )
 
+    def has_sharpness(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` gets the Hutchinson sharpness (every ``sharpness_every`` epochs
+        from the init, and at the end)."""
+        return self.sharpness_every > 0 and (epoch % self.sharpness_every == 0 or epoch == self.epochs)
+
     def label(self) -> str:
         """Short human-readable description for tables and legends."""
         if self.is_sphere:
@@ -164,6 +172,11 @@ def _validate(config: RunConfig) -> None:
     _positive_int("epochs", config.epochs)
     _positive_int("metric_every", config.metric_every)
     _positive_int("checkpoint_every", config.checkpoint_every)
+    _positive_int("sharpness_images", config.sharpness_images)
+    _positive_int("sharpness_probes", config.sharpness_probes)
+    if isinstance(config.sharpness_every, bool) or not isinstance(config.sharpness_every, int) \
+            or config.sharpness_every < 0:
+        raise ValueError(f"sharpness_every must be an integer >= 0 (0: never), got {config.sharpness_every!r}")
     if isinstance(config.dense_metric_epochs, bool) or not isinstance(config.dense_metric_epochs, int) \
             or config.dense_metric_epochs < 0:
         raise ValueError(f"dense_metric_epochs must be an integer >= 0, got {config.dense_metric_epochs!r}")

@@ -206,10 +206,13 @@ class DeviceData:
     ``train_size`` keeps the first N training images. Augmentation (``augment=True``) is a
     random crop of the zero-padded image (pad 4, as torchvision's ``RandomCrop(32, padding=4)``)
     and a horizontal flip with probability 1/2, drawn per sample on the device.
+    Images are stored channels-last (NHWC in memory), which makes the small convolutions of
+    ConvNetSI about 1.5x faster on the CPU; the values are the same.
     """
 
     def __init__(self, raw: RawDataset, device: torch.device, dtype: torch.dtype = torch.float32,
-                 train_size: int | None = None, augment: bool = False) -> None:
+                 train_size: int | None = None, augment: bool = False,
+                 memory_format: torch.memory_format = torch.channels_last) -> None:
         available = len(raw.train_labels)
         if train_size is not None and train_size > available:
             raise ValueError(f"train_size {train_size} exceeds the {available} training images of {raw.info.name}")
@@ -217,13 +220,19 @@ class DeviceData:
         self.info = raw.info
         self.device = device
         self.augment = augment
+        self.memory_format = memory_format
         mean = torch.tensor(raw.info.mean, dtype=dtype).view(1, -1, 1, 1)
         std = torch.tensor(raw.info.std, dtype=dtype).view(1, -1, 1, 1)
         self._black = (-mean / std).to(device)  # the normalised value of a zero pixel
-        self.train_x = ((raw.train_images[:n].to(dtype) / 255 - mean) / std).to(device)
+        self.train_x = self._normalised(raw.train_images[:n], mean, std)
         self.train_y = raw.train_labels[:n].to(device)
-        self.test_x = ((raw.test_images.to(dtype) / 255 - mean) / std).to(device)
+        self.test_x = self._normalised(raw.test_images, mean, std)
         self.test_y = raw.test_labels.to(device)
+
+    def _normalised(self, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """``(x / 255 - mean) / std`` on the device, in ``self.memory_format``."""
+        x = (images.to(mean.dtype) / 255 - mean) / std
+        return x.to(self.device).contiguous(memory_format=self.memory_format)
 
     @property
     def num_train(self) -> int:
@@ -240,9 +249,13 @@ class DeviceData:
                 x = self._augment(x, augment_generator)
             yield x, self.train_y[index]
 
-    def eval_batches(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Un-augmented minibatches of ``split`` ("train" or "test") in a fixed order."""
+    def eval_batches(self, split: str, batch_size: int,
+                     limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Un-augmented minibatches of ``split`` ("train" or "test") in a fixed order; the first
+        ``limit`` images only when given."""
         x_all, y_all = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
+        if limit is not None:
+            x_all, y_all = x_all[:limit], y_all[:limit]
         for start in range(0, len(y_all), batch_size):
             yield x_all[start:start + batch_size], y_all[start:start + batch_size]
 
@@ -256,4 +269,4 @@ class DeviceData:
         cols = torch.where(flips[:, None], cols.flip(1), cols)
         samples = torch.arange(batch, device=self.device)[:, None, None]
         cropped = padded.permute(0, 2, 3, 1)[samples, rows[:, :, None], cols[:, None, :]]
-        return (cropped.permute(0, 3, 1, 2) + self._black).contiguous()
+        return (cropped.permute(0, 3, 1, 2) + self._black).contiguous(memory_format=self.memory_format)

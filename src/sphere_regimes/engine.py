@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .config import RunConfig
-from .data import DeviceData, load_raw
+from .data import DeviceData, epoch_generator, load_raw
 from .models import build_model, si_parameters
 from .optim import euclidean_lr, make_optimizer
 from .store import RunStatus, RunStore, git_sha, package_version
@@ -93,7 +93,8 @@ class _Trainer:
         dtype = getattr(torch, config.dtype)
         raw = load_raw(config.dataset)
         self.data = DeviceData(raw, self.device, dtype, config.train_size, config.augment)
-        self.model = build_model(config, raw.info.in_channels, raw.info.num_classes).to(self.device, dtype)
+        self.model = build_model(config, raw.info.in_channels, raw.info.num_classes).to(
+            self.device, dtype, memory_format=torch.channels_last)
         self.si = si_parameters(self.model)
         self.si_list = list(self.si.values())
         self.initial = [p.detach().clone() for p in self.si_list]
@@ -212,9 +213,23 @@ class _Trainer:
                     "effective_grad_norm": train.effective_grad_norm, "test_loss": test.loss,
                     "test_error": test.error}
         row.update(full)
+        if config.sharpness_every > 0:
+            row.update(self._sharpness(epoch))
         row.update({f"norm/{_short(name)}": value for name, value in norms.items()})
         row.update({f"elr/{_short(name)}": lr / value ** 2 for name, value in norms.items()})
         return row
+
+
+    def _sharpness(self, epoch: int) -> dict[str, float]:
+        """``sharpness`` and ``sharpness/<layer>`` on the config's schedule, NaN in between."""
+        config = self.config
+        if not config.has_sharpness(epoch):
+            return {"sharpness": float("nan"), **{f"sharpness/{_short(name)}": float("nan") for name in self.si}}
+        estimate = metrics.hutchinson_sharpness(
+            self.model, self.data, self.si, config.batch_size, config.sharpness_images, config.sharpness_probes,
+            epoch_generator(config.seed, epoch, stream=2))
+        return {"sharpness": estimate.total,
+                **{f"sharpness/{_short(name)}": value for name, value in estimate.per_layer.items()}}
 
 
 def _short(parameter_name: str) -> str:

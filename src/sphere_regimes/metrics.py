@@ -9,6 +9,9 @@
 * Geometry of the SI weights: total norm ``||w||``, per-layer norms, per-layer effective LRs
   ``eta_i = lr / ||w_i||^2`` (for the total constraint ``sum_i 1/eta_i = 1/elr``), cosine to
   the initial point, angle turned since the previous epoch and mean angular update per step.
+* Sharpness on the unit sphere (paper §5, regimes 1 and 2): ``||w||^2 tr(H(w))``, the trace of
+  the Hessian of the train-mode loss in the SI weights, taken at the point rescaled to unit
+  norm (``H(cw) = H(w)/c^2`` for SI weights). Hutchinson estimate, also per layer.
 """
 
 from __future__ import annotations
@@ -87,6 +90,45 @@ def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torc
         w_norm = float(joint_norm(si_params))
     n = data.num_train
     return TrainModePass(float(total_loss) / n, int(wrong) / n, float(grad_norm_sum) / batches * w_norm)
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    total: float  # ||w||^2 tr(H), all SI weights jointly
+    per_layer: dict[str, float]  # ||w_i||^2 tr(H_ii) for each SI tensor w_i
+
+
+def hutchinson_sharpness(model: nn.Module, data: DeviceData, si_params: Mapping[str, torch.Tensor],
+                         batch_size: int, n_images: int, probes: int, generator: torch.Generator) -> Sharpness:
+    """Hutchinson estimate of the trace of the Hessian on the unit sphere, total and per layer.
+
+    For each train-mode minibatch of the first ``n_images`` un-augmented training images and
+    each of ``probes`` Rademacher vectors v: ``v^T H_B v`` with ``H_B v`` by double backward.
+    ``E[v^T H v] = tr(H)`` and ``E[v_i^T (H v)_i] = tr(H_ii)``. The radial direction adds
+    nothing: differentiating ``<grad L(w), w> = 0`` gives ``H w = -grad L``, so ``w^T H w = 0``
+    and the trace over the tangent space of the sphere equals ``tr(H)``. Results are scaled by
+    ``||w||^2`` (resp. ``||w_i||^2``) to the unit sphere. BN running statistics and ``.grad``
+    are left untouched; the probes come from ``generator`` only.
+    """
+    names, tensors = list(si_params), list(si_params.values())
+    sums = torch.zeros(len(tensors), dtype=torch.float64, device=data.device)
+    samples = 0
+    was_training = model.training
+    model.train()
+    with preserved_batchnorm_state(model):
+        for x, y in data.eval_batches("train", batch_size, limit=n_images):
+            grads = torch.autograd.grad(F.cross_entropy(model(x), y), tensors, create_graph=True)
+            for probe in range(probes):
+                vs = [(torch.randint(0, 2, t.shape, generator=generator) * 2 - 1).to(t) for t in tensors]
+                hvs = torch.autograd.grad(grads, tensors, grad_outputs=vs, retain_graph=probe < probes - 1)
+                sums += torch.stack([(v * hv).sum().double() for v, hv in zip(vs, hvs)])
+                samples += 1
+    model.train(was_training)
+    with torch.no_grad():
+        squared_norms = torch.stack([t.detach().double().pow(2).sum() for t in tensors])
+    traces = sums / samples
+    per_layer = {name: float(trace * norm2) for name, trace, norm2 in zip(names, traces, squared_norms)}
+    return Sharpness(float(traces.sum() * squared_norms.sum()), per_layer)
 
 
 @torch.no_grad()

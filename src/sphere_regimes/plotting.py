@@ -21,7 +21,9 @@ from .regimes import REGIME_NAMES
 
 __all__ = [
     "REGIME_COLORS", "REGIME_NAMES", "TOY_RANGE_NAMES", "group_colors", "mark_thresholds",
-    "plot_constraint_comparison", "plot_individual_elrs", "plot_toy_sweep", "plot_toy_trajectories",
+    "elr_colors", "plot_constraint_comparison", "plot_individual_elrs", "plot_regime_curves", "plot_regime_properties",
+    "plot_toy_sweep",
+    "plot_toy_trajectories",
     "set_elr_axis", "set_style", "shade_regimes",
 ]
 
@@ -39,6 +41,8 @@ LOG_FLOOR: float = 1e-12
 ANGLE_FLOOR: float = 1e-8
 """Smallest angle (degrees) shown on log-scale angle axes."""
 THRESHOLD_STYLE = {"color": "0.15", "linewidth": 1.4}
+REFERENCE_STYLE = {"color": "0.3", "linestyle": "--", "linewidth": 1.0}
+"""Horizontal reference levels (initial point, chance)."""
 THRESHOLD_LINESTYLES: tuple = ("-", (0, (6, 2, 1, 2)), (0, (1, 1)))
 """Line styles of successive ELR thresholds (solid, dash-dot, dense dots): distinct from the dashed
 and dotted horizontal reference levels."""
@@ -249,4 +253,89 @@ def plot_constraint_comparison(total: toy.Sweep, individual: toy.Sweep, radii_sq
     set_elr_axis(ax_k, label=r"late-time $\eta_i\,\alpha_i$ (geometric mean; 1 = stability threshold)")
     ax_k.set(ylabel=r"late-time $\sin^2\varphi_i$ (mean)", xlim=(1e-3, 1e4))
     ax_k.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+# --------------------------------------------------------------------------- real-network chapters
+
+def elr_colors(elrs: Sequence[float]) -> dict[float, tuple[float, float, float]]:
+    """One colour per ELR of a grid, light-to-dark in log ELR (seaborn ``flare``)."""
+    return dict(zip(sorted(elrs), sns.color_palette("flare", len(elrs))))
+
+
+def _band(ax: Axes, band, color, label: str | None = None) -> None:
+    """Mean line and min-max shading of a :func:`sphere_regimes.regimes.seed_band` table."""
+    ax.plot(band.index, band["mean"], color=color, label=label)
+    if len(band) and (band["high"] > band["low"]).any():
+        ax.fill_between(band.index, band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
+
+
+def plot_regime_curves(groups: Mapping[float, Sequence], regimes: Mapping[float, int]) -> Figure:
+    """Figure 1 of the paper: train loss, test error and mean effective gradient norm against the
+    epoch for every ELR (mean over seeds, min-max band), and the train loss - effective gradient plane
+    with the common starting point marked."""
+    from .regimes import seed_band
+
+    colors = elr_colors(list(groups))
+    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.5))
+    (loss_ax, error_ax), (grad_ax, plane_ax) = axes
+    for elr, results in groups.items():
+        label = f"ELR {elr:g} (regime {regimes[elr]})"
+        loss, grad = seed_band(results, "train_loss"), seed_band(results, "effective_grad_norm")
+        _band(loss_ax, loss, colors[elr], label)
+        _band(error_ax, seed_band(results, "test_error"), colors[elr])
+        _band(grad_ax, grad, colors[elr])
+        for result in results:
+            rows = result.metrics.dropna(subset=["train_loss"])
+            plane_ax.plot(rows["effective_grad_norm"], rows["train_loss"], color=colors[elr], alpha=0.6,
+                          linewidth=0.9)
+    start = next(iter(groups.values()))[0].metrics.loc[0]
+    plane_ax.plot(start["effective_grad_norm"], start["train_loss"], marker="*", markersize=14, color="black",
+                  linestyle="none", label="initial point (all runs)", zorder=5)
+    loss_ax.set(yscale="log", ylabel="train loss (train mode)", xlabel="epoch")
+    error_ax.set(ylabel="test error", xlabel="epoch")
+    grad_ax.set(yscale="log", ylabel="mean effective gradient norm", xlabel="epoch")
+    plane_ax.set(xscale="log", yscale="log", xlabel="mean effective gradient norm", ylabel="train loss")
+    plane_ax.legend(loc="lower right")
+    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
+    return fig
+
+
+def _per_elr(ax: Axes, elrs, values, regimes: Mapping[float, int]) -> None:
+    """Every run's value (a dot in its regime's colour) and the mean over seeds (line) against ELR."""
+    means = values.groupby(elrs).mean()
+    ax.plot(means.index, means.values, color="0.4", linewidth=1, zorder=1)
+    ax.scatter(elrs, values, c=[REGIME_COLORS[regimes[e]] for e in elrs], s=18, zorder=2)
+    set_elr_axis(ax, label="effective learning rate (ELR)")
+
+
+def plot_regime_properties(summary, regimes: Mapping[float, int], boundaries: Sequence[float],
+                           initial: Mapping[str, float], chance_error: float) -> Figure:
+    """The regimes' signatures at the end of training against the ELR, one dot per run (colour: its
+    regime): train loss, test error, effective gradient norm, angle per epoch, cosine to the initial
+    point and ELR x sharpness. ``summary`` is :func:`sphere_regimes.regimes.run_summary`; ``initial``
+    holds the initial point's ``train_loss`` and ``effective_grad_norm``."""
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    elrs = summary["elr"]
+    panels = [(summary["train_loss"], "final train loss", "log"),
+              (summary["test_error"], "final test error", "linear"),
+              (summary["effective_grad_norm"], "final mean effective gradient norm", "log"),
+              (summary["angle_epoch_deg"], "angle turned in the last epoch (degrees)", "log"),
+              (summary["cos_to_init"], "cosine to the initial point", "linear"),
+              (elrs * summary["sharpness"], r"ELR $\times$ sharpness on the unit sphere", "symlog")]
+    for ax, (values, label, yscale) in zip(axes.flat, panels):
+        _per_elr(ax, elrs, values, regimes)
+        ax.set(ylabel=label, yscale=yscale)
+    axes[0, 0].axhline(initial["train_loss"], **REFERENCE_STYLE, label="initial point")
+    axes[0, 2].axhline(initial["effective_grad_norm"], **REFERENCE_STYLE, label="initial point")
+    axes[0, 1].axhline(chance_error, **REFERENCE_STYLE, label="chance")
+    best = summary.groupby("elr")["best_test_error"].mean()
+    axes[0, 1].plot(best.index, best.values, color="0.4", linestyle=":", label="best epoch (mean over seeds)")
+    for ax in axes[0]:
+        ax.legend(loc="best")
+    ordered = [regimes[e] for e in sorted(regimes)]
+    spans = [ordered[0], *[r for r, previous in zip(ordered[1:], ordered) if r != previous]]
+    if len(spans) == len(boundaries) + 1:
+        for ax in axes.flat:
+            shade_regimes(ax, boundaries, spans, labels=ax in axes[0])
     return fig

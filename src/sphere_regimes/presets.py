@@ -131,6 +131,17 @@ def notebook_params(preset: str, notebook: str) -> dict[str, Any]:
     return given
 
 
+def resolved_params(preset: str, notebook: str) -> dict[str, Any]:
+    """Every parameter of ``notebook`` as it runs under ``preset``: declared defaults, then overrides."""
+    return {**declared_params(notebook_source(notebook)), **notebook_params(preset, notebook)}
+
+
+def collect(namespace: dict[str, Any], notebook: str) -> dict[str, Any]:
+    """The values of ``notebook``'s declared parameters in ``namespace`` (a notebook's ``globals()``),
+    as run plans take them."""
+    return {name: namespace[name] for name in declared_params(notebook_source(notebook))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the checked papermill parameters of a notebook as YAML.")
     parser.add_argument("preset")

@@ -6,24 +6,29 @@
 
 The label depends on the epoch budget: near the 1/2 boundary a run may need very many epochs
 to converge (paper §4; the follow-up reports 2621 epochs at one ELR), so a run that is still
-at a plateau at the budget is labelled 2. The rule reads the full-metric rows of the run and
-compares the last window (the last fifth of the evaluated epochs, at least 3 of them) with
-the window before it:
+at a plateau at the budget is labelled 2. The rule reads the full-metric rows of the run in its
+second half (epochs >= half the last epoch, at least 3 rows):
 
-* regime 3 if the mean train-mode error in the last window is within ``chance_margin`` of
-  chance (``1 - 1/num_classes``);
-* regime 1 if the last train loss is below ``converged_loss``, or the mean log train loss fell
-  by more than ``min_log_drop`` (natural log) from the previous window to the last one;
-* regime 2 otherwise.
+* regime 3 if the mean train-mode error there is within ``chance_margin`` of chance
+  (``1 - 1/num_classes``);
+* regime 1 if the last train loss is below ``converged_loss``, or the train loss still falls at
+  least like a power law ``epoch^-min_decay_exponent``: the least-squares slope of log loss
+  against log epoch over the second half is ``<= -min_decay_exponent``;
+* regime 2 otherwise (a stationary loss has slope ~0).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .engine import RunResult
 
 REGIME_NAMES = {1: "convergence", 2: "chaotic equilibrium", 3: "divergence"}
 
@@ -31,21 +36,91 @@ REGIME_NAMES = {1: "convergence", 2: "chaotic equilibrium", 3: "divergence"}
 @dataclass(frozen=True)
 class RegimeRule:
     converged_loss: float = 1e-3
-    min_log_drop: float = math.log(2)  # the loss must at least halve from one window to the next
+    min_decay_exponent: float = 0.5  # regime 1: loss falling at least like epoch^-0.5 in the second half
     chance_margin: float = 0.1
+
+
+def second_half(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Full-metric rows from half the last evaluated epoch on (at least the last 3 rows)."""
+    full = metrics.dropna(subset=["train_loss"])
+    full = full[full.index > 0]
+    if len(full) < 3:
+        raise ValueError("a regime needs at least 3 evaluated epochs after the initial point")
+    late = full[full.index >= full.index[-1] / 2]
+    return late if len(late) >= 3 else full.iloc[-3:]
+
+
+def decay_exponent(metrics: pd.DataFrame) -> float:
+    """Minus the least-squares slope of log train loss against log epoch over the second half."""
+    late = second_half(metrics)
+    slope = np.polyfit(np.log(late.index.to_numpy(dtype=float)), np.log(late["train_loss"].to_numpy()), 1)[0]
+    return float(-slope)
 
 
 def classify(metrics: pd.DataFrame, num_classes: int = 10, rule: RegimeRule = RegimeRule()) -> int:
     """Regime 1, 2 or 3 of a finished run from its metric table (see the module docstring)."""
-    full = metrics.dropna(subset=["train_loss"])
-    full = full[full.index > 0]
-    if len(full) < 2:
-        raise ValueError("a regime needs at least 2 evaluated epochs after the initial point")
-    window = max(min(3, len(full) // 2), len(full) // 5)
-    last, before = full.iloc[-window:], full.iloc[-2 * window:-window]
-    if last["train_error"].mean() >= 1 - 1 / num_classes - rule.chance_margin:
+    late = second_half(metrics)
+    if late["train_error"].mean() >= 1 - 1 / num_classes - rule.chance_margin:
         return 3
-    if last["train_loss"].iloc[-1] < rule.converged_loss:
+    if late["train_loss"].iloc[-1] < rule.converged_loss or decay_exponent(metrics) >= rule.min_decay_exponent:
         return 1
-    log_drop = np.log(before["train_loss"]).mean() - np.log(last["train_loss"]).mean()
-    return 1 if log_drop > rule.min_log_drop else 2
+    return 2
+
+
+# --------------------------------------------------------------------------- sweeps of runs
+
+def by_elr(results: Sequence[RunResult]) -> dict[float, list[RunResult]]:
+    """Finished runs grouped by ELR (sorted), seeds in order."""
+    groups: dict[float, list[RunResult]] = {}
+    for result in sorted(results, key=lambda r: (r.config.elr, r.config.seed)):
+        groups.setdefault(result.config.elr, []).append(result)
+    return groups
+
+
+def seed_band(results: Sequence[RunResult], column: str) -> pd.DataFrame:
+    """Per epoch, the mean, min and max of ``column`` over the runs (seeds) of one ELR.
+
+    Only epochs where every run has the metric are kept (full metrics follow a schedule).
+    """
+    table = pd.concat([r.metrics[column].rename(r.config.seed) for r in results], axis=1).dropna()
+    return pd.DataFrame({"mean": table.mean(axis=1), "low": table.min(axis=1), "high": table.max(axis=1)})
+
+
+def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: RegimeRule = RegimeRule()
+                ) -> pd.DataFrame:
+    """One row per run: ELR, seed, status, regime and the last evaluated epoch's metrics."""
+    rows = []
+    for result in results:
+        final = result.final
+        initial = result.metrics.loc[0]
+        rows.append({
+            "elr": result.config.elr, "seed": result.config.seed, "status": result.status.status,
+            "epochs": int(final.name), "regime": classify(result.metrics, num_classes, rule),
+            "decay_exponent": decay_exponent(result.metrics),
+            "train_loss": final["train_loss"], "train_error": final["train_error"],
+            "test_error": final["test_error"], "effective_grad_norm": final["effective_grad_norm"],
+            "grad_over_initial": final["effective_grad_norm"] / initial["effective_grad_norm"],
+            "angle_epoch_deg": final["angle_epoch_deg"], "cos_to_init": final["cos_to_init"],
+            "best_test_error": result.metrics["test_error"].min(),
+            "sharpness": _last_value(result.metrics, "sharpness"),
+        })
+    return pd.DataFrame(rows).sort_values(["elr", "seed"]).reset_index(drop=True)
+
+
+def _last_value(metrics: pd.DataFrame, column: str) -> float:
+    """The last recorded (non-NaN) value of ``column``, NaN if it was never recorded."""
+    if column not in metrics:
+        return float("nan")
+    values = metrics[column].dropna()
+    return float(values.iloc[-1]) if len(values) else float("nan")
+
+
+def grid_boundaries(summary: pd.DataFrame) -> list[tuple[int, int, float, float]]:
+    """Where the majority regime changes between neighbouring ELRs of the grid.
+
+    Returns ``(regime_below, regime_above, last_elr_below, first_elr_above)`` for each change.
+    """
+    majority = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
+    elrs, labels = list(majority.index), list(majority.values)
+    return [(labels[i], labels[i + 1], elrs[i], elrs[i + 1]) for i in range(len(elrs) - 1)
+            if labels[i] != labels[i + 1]]

@@ -1,0 +1,168 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The three regimes on real data
+#
+# **Claim (paper §4, Figure 1).** Train a fully scale-invariant network on the sphere at a fixed effective
+# learning rate (ELR) from one common initial point. Depending on the ELR alone, training falls into one of
+# three regimes: (1) **convergence**: the train loss keeps falling towards zero, and the best test error is
+# reached at the top of this range; (2) **chaotic equilibrium**: the train loss and the effective gradient
+# norm settle at stationary levels, the loss level rising with the ELR, while the weights keep moving;
+# (3) **divergence**: the loss stays at its initial level, the network predicts at chance, and the
+# effective gradient is huge (a random walk on the sphere).
+#
+# **Setting and runtime.** ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch
+# {glue:text}`batch_size`, {glue:text}`epochs` epochs, {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` init
+# seeds (the frozen last layer is shared), preset {glue:md}`preset_md`. The runs took
+# {glue:text}`core_hours:.1f` core-hours of training; this page reads them from the result store in
+# {glue:text}`runtime_s:.0f` s.
+
+# %% tags=["parameters"]
+preset = "cpu"  # name of the preset that set these values
+dataset = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100
+train_size = 10000  # first N training images (0: all of them)
+width = 8  # ConvNetSI width: channels of the first conv layer
+batch_size = 128  # images per step
+epochs = 150  # epochs per run
+dense_metric_epochs = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
+metric_every = 5  # ... then every this many epochs
+sharpness_every = 10  # Hutchinson sharpness every this many epochs (0: never)
+elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective learning rates of the grid
+seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)
+
+# %%
+import time
+
+started = time.perf_counter()
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+from sphere_regimes import plans, plotting, presets, regimes
+from sphere_regimes.data import DATASET_INFO
+from sphere_regimes.store import RunStore
+
+plotting.set_style()
+params = presets.collect(globals(), "02_three_regimes")
+results = plans.load_results("02_three_regimes", params)
+num_classes = DATASET_INFO[dataset].num_classes
+chance_error = 1 - 1 / num_classes
+summary = regimes.run_summary(results, num_classes)
+groups = regimes.by_elr(results)
+regime_of = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max())).to_dict()
+initial = results[0].metrics.loc[0]
+core_hours = sum(RunStore().wall_seconds(r.config) for r in results) / 3600
+
+glue("preset_md", Markdown(f"`{preset}`"), display=False)
+glue("data_md", Markdown(f"the first {train_size} training images of {dataset}" if train_size else f"all of {dataset}"),
+     display=False)
+glue("width", width, display=False)
+glue("batch_size", batch_size, display=False)
+glue("epochs", epochs, display=False)
+glue("n_elrs", len(elrs), display=False)
+glue("n_seeds", len(seeds), display=False)
+glue("core_hours", core_hours, display=False)
+glue("initial_loss", float(initial["train_loss"]), display=False)
+glue("initial_grad", float(initial["effective_grad_norm"]), display=False)
+
+# %% [markdown]
+# ## Figure 1: the three regimes
+#
+# Every run starts from the same point: train loss {glue:text}`initial_loss:.1f` (the frozen last layer has
+# norm 10) and mean effective gradient norm {glue:text}`initial_grad:.0f`. The metrics follow the paper's
+# definitions: train loss in train mode (BatchNorm batch statistics) on un-augmented data, test error in eval
+# mode, and the mean over minibatches of the gradient norm of the scale-invariant weights times their norm.
+#
+# ```{glue:figure} fig_regime_curves
+# :name: fig-regime-curves
+#
+# Train loss (log), test error and mean effective gradient norm (log) against the epoch, mean over the
+# seeds with the min-max band, one colour per ELR (the legend gives each ELR's regime, by the rule below).
+# Bottom right: every run's path in the train loss - effective gradient plane from the common initial
+# point (star).
+# ```
+
+# %% tags=["hide-input"]
+fig = plotting.plot_regime_curves(groups, regime_of)
+glue("fig_regime_curves", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ## Which regime each run is in
+#
+# The rule (`sphere_regimes.regimes.classify`) reads the train-mode metrics of the second half of a finished
+# run: regime 3 if its train error there is within 0.1 of chance; regime 1 if its last train loss is below
+# $10^{-3}$ or the loss still falls at least like $t^{-1/2}$ (the least-squares slope of $\log L$ against
+# $\log t$ is at most $-1/2$; the table's `decay_exponent` is minus that slope); regime 2 otherwise. The label
+# depends on the epoch budget: near the 1/2 boundary convergence can take very
+# many epochs, so a run that would converge later is labelled 2 here.
+
+# %%
+table = summary.groupby("elr").agg(
+    regimes=("regime", lambda r: "".join(str(v) for v in r)), decay_exponent=("decay_exponent", "mean"),
+    train_loss=("train_loss", "mean"), test_error=("test_error", "mean"),
+    test_error_std=("test_error", "std"), best_test_error=("best_test_error", "mean"),
+    effective_grad_norm=("effective_grad_norm", "mean"), angle_epoch_deg=("angle_epoch_deg", "mean"),
+    cos_to_init=("cos_to_init", "mean"))
+table.style.format({"decay_exponent": "{:.2f}", "train_loss": "{:.3g}", "test_error": "{:.3f}", "test_error_std": "{:.3f}",
+                    "best_test_error": "{:.3f}", "effective_grad_norm": "{:.3g}", "angle_epoch_deg": "{:.2g}",
+                    "cos_to_init": "{:.2f}"})
+
+# %%
+boundaries = regimes.grid_boundaries(summary)
+boundary_elrs = [float(np.sqrt(low * high)) for _, _, low, high in boundaries]
+best_elr = float(summary.groupby("elr")["best_test_error"].mean().idxmin())
+glue("boundaries_md", Markdown("; ".join(f"{a}→{b} between ELR {low:g} and {high:g}"
+                                         for a, b, low, high in boundaries) or "no regime change in this grid"),
+     display=False)
+glue("best_elr", best_elr, display=False)
+glue("best_regime", regime_of[best_elr], display=False)
+glue("best_test_error_pct", 100 * float(summary.groupby("elr")["best_test_error"].mean().min()), display=False)
+
+# %% [markdown]
+# **Boundaries found:** {glue:md}`boundaries_md` (the paper, ConvNetSI-32 on CIFAR-10: 1→2 between 5e-4 and
+# 1e-3, 2→3 between 5e-3 and 5e-2). The lowest test error (best epoch, mean over seeds,
+# {glue:text}`best_test_error_pct:.1f`%) is reached at ELR {glue:text}`best_elr:g`, in regime
+# {glue:text}`best_regime`.
+#
+# ## The regimes' signatures
+#
+# ```{glue:figure} fig_regime_properties
+# :name: fig-regime-properties
+#
+# End-of-training metrics against the ELR, one dot per run in its regime's colour, the line the mean over
+# seeds; background: the regimes by the rule above. The angle is the one the weights turn on the sphere in
+# the last epoch; sharpness is the Hutchinson estimate of the trace of the Hessian at the point rescaled to
+# unit norm.
+# ```
+
+# %% tags=["hide-input"]
+fig = plotting.plot_regime_properties(summary, regime_of, boundary_elrs, initial, chance_error)
+glue("fig_regime_properties", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ## Key numbers
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for elr, runs in summary.groupby("elr"):
+    print(f"ELR {elr:g}: regime {regime_of[elr]} (seeds: {' '.join(str(r) for r in runs['regime'])})")
+print("boundaries:", "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
+
+# %%
+glue("runtime_s", time.perf_counter() - started, display=False)
