@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gzip
 import pickle
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,7 @@ def _read_idx(path: Path, expected_dims: int) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             blob = handle.read()
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise CorruptDataError(f"cannot read {path}: {error}; delete it and fetch the data again") from None
     header = 4 + 4 * expected_dims
     if len(blob) < header or blob[:3] != b"\x00\x00\x08" or blob[3] != expected_dims:
@@ -128,6 +129,11 @@ def _load_fashion_mnist(root: Path) -> RawDataset:
         found = {key: _find_file(directory, stem) for key, stem in _FMNIST_FILES.items()}
         if all(found.values()):
             arrays = {key: _read_idx(path, 3 if key.endswith("images") else 1) for key, path in found.items()}
+            for split in ("train", "test"):
+                images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+                if len(images) != len(labels):
+                    raise CorruptDataError(f"{found[f'{split}_images']} has {len(images)} images but "
+                                           f"{found[f'{split}_labels']} has {len(labels)} labels")
             return RawDataset(
                 DATASET_INFO["fashion_mnist"],
                 torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1),
@@ -144,7 +150,7 @@ def _read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarra
             batch = pickle.load(handle, encoding="bytes")
         images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[label_key.encode()], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as error:
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError, OverflowError) as error:
         raise CorruptDataError(f"{path} is not a CIFAR python-format batch ({type(error).__name__}: {error})") \
             from None
     if len(images) != len(labels):
@@ -253,6 +259,8 @@ class DeviceData:
                      limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Un-augmented minibatches of ``split`` ("train" or "test") in a fixed order; the first
         ``limit`` images only when given."""
+        if split not in ("train", "test"):
+            raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
         x_all, y_all = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
         if limit is not None:
             x_all, y_all = x_all[:limit], y_all[:limit]
