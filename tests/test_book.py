@@ -41,7 +41,8 @@ def _browse(chromium: str, page: Path, tmp_path: Path, *args: str) -> subprocess
 
 
 def test_book_has_every_page(built_book):
-    for page in ("index.html", "chapters/01_toy_theory.html", "chapters/90_sphere_sgd_on_your_model.html",
+    for page in ("index.html", "chapters/01_toy_theory.html", "chapters/02_three_regimes.html",
+                 "chapters/90_sphere_sgd_on_your_model.html",
                  "differences.html", "reproducibility.html"):
         assert (built_book / page).is_file(), page
     assert (built_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()  # offline math
@@ -49,7 +50,7 @@ def test_book_has_every_page(built_book):
     assert "cdn.jsdelivr.net" not in html and "mathjax/tex-mml-chtml.js" in html
 
 
-@pytest.mark.parametrize("page", ["chapters/01_toy_theory.html", "index.html"])
+@pytest.mark.parametrize("page", ["chapters/01_toy_theory.html", "chapters/02_three_regimes.html", "index.html"])
 def test_page_renders_math_and_figures_in_chromium(built_book, chromium, tmp_path, page):
     target = built_book / page
     dom = _browse(chromium, target, tmp_path, "--dump-dom").stdout
