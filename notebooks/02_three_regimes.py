@@ -156,6 +156,28 @@ glue("fig_regime_properties", fig, display=False)
 plt.close(fig)
 
 # %% [markdown]
+# ## The per-layer effective learning rates
+#
+# The total constraint fixes only the joint norm of the four convolution layers, so each layer $i$ moves with
+# its own ELR $\eta_i = \mathrm{lr}/\|w_i\|^2$, and $\sum_i 1/\eta_i = 1/\eta$ as in the toy chapter. Its
+# counterpart of the toy's $\eta_i\alpha_i$ is $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$, the layer's ELR times its
+# sharpness on the unit sphere (Hutchinson estimate on {glue:text}`sharpness_images` training images).
+#
+# ```{glue:figure} fig_layer_self_tuning
+# :name: fig-layer-self-tuning
+#
+# Top: per-layer ELRs of the first seed against the epoch (dashed: the total ELR) for one ELR per regime
+# (the median ELR of each regime in the grid). Bottom: each layer's $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$ on the
+# sharpness schedule.
+# ```
+
+# %% tags=["hide-input"]
+fig = plotting.plot_layer_self_tuning(groups, regimes.representative_elrs(regime_of), regime_of)
+glue("fig_layer_self_tuning", fig, display=False)
+glue("sharpness_images", results[0].config.sharpness_images, display=False)
+plt.close(fig)
+
+# %% [markdown]
 # ## Key numbers
 
 # %%

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sphere_regimes.regimes import RegimeRule, classify, decay_exponent, grid_boundaries, seed_band
+from sphere_regimes.regimes import (
+    RegimeRule, classify, decay_exponent, grid_boundaries, representative_elrs, seed_band,
+)
 
 
 def _table(loss, error, epochs=None) -> pd.DataFrame:
@@ -77,3 +79,8 @@ def test_seed_band_keeps_epochs_every_seed_has():
     band = seed_band([Run(0, [1.0, np.nan, 3.0]), Run(1, [3.0, 2.0, 5.0])], "train_loss")
     assert list(band.index) == [0, 2]
     assert band.loc[2].tolist() == [4.0, 3.0, 5.0]
+
+
+def test_representative_elrs_are_the_median_of_each_regime():
+    regime_of = {1e-4: 1, 2e-4: 1, 5e-4: 1, 1e-3: 2, 2e-3: 2, 1e-2: 3}
+    assert representative_elrs(regime_of) == [2e-4, 2e-3, 1e-2]

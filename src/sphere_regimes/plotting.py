@@ -21,7 +21,7 @@ from .regimes import REGIME_NAMES
 
 __all__ = [
     "REGIME_COLORS", "REGIME_NAMES", "TOY_RANGE_NAMES", "group_colors", "mark_thresholds",
-    "elr_colors", "plot_constraint_comparison", "plot_individual_elrs", "plot_regime_curves", "plot_regime_properties",
+    "elr_colors", "plot_constraint_comparison", "plot_individual_elrs", "plot_layer_self_tuning", "plot_regime_curves", "plot_regime_properties",
     "plot_toy_sweep",
     "plot_toy_trajectories",
     "set_elr_axis", "set_style", "shade_regimes",
@@ -338,4 +338,35 @@ def plot_regime_properties(summary, regimes: Mapping[float, int], boundaries: Se
     if len(spans) == len(boundaries) + 1:
         for ax in axes.flat:
             shade_regimes(ax, boundaries, spans, labels=ax in axes[0])
+    return fig
+
+
+def _layer_columns(metrics, prefix: str) -> list[str]:
+    return [c for c in metrics.columns if c.startswith(prefix + "/")]
+
+
+def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[float],
+                           regimes: Mapping[float, int]) -> Figure:
+    """Per-layer effective LRs ``lr/||w_i||^2`` against the epoch (top; dashed: the total ELR) and each
+    layer's ``lr tr(H_ii)`` = its ELR times its unit-sphere sharpness (bottom), for the first seed of
+    each ELR in ``elrs``: the network's counterpart of the toy's individual ELRs and ``eta_i alpha_i``."""
+    fig, axes = plt.subplots(2, len(elrs), figsize=(4.3 * len(elrs), 6.5), sharex=True, squeeze=False)
+    for column, elr in enumerate(elrs):
+        metrics = groups[elr][0].metrics
+        layers = _layer_columns(metrics, "elr")
+        colors = group_colors(len(layers))
+        top, bottom = axes[0, column], axes[1, column]
+        for color, name in zip(colors, layers):
+            layer = name.split("/", 1)[1]
+            top.plot(metrics.index, metrics[name], color=color, label=layer)
+            rows = metrics.dropna(subset=[f"sharpness/{layer}"])
+            bottom.plot(rows.index, rows[name] * rows[f"sharpness/{layer}"], color=color, marker="o",
+                        markersize=3, label=layer)
+        top.axhline(elr, **REFERENCE_STYLE, label="total ELR")
+        top.set(yscale="log", title=f"ELR {elr:g} (regime {regimes[elr]})")
+        bottom.set(yscale="symlog", xlabel="epoch")
+        top.title.set_color(REGIME_COLORS[regimes[elr]])
+    axes[0, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
+    axes[1, 0].set_ylabel(r"per-layer $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center")
     return fig

@@ -124,3 +124,9 @@ def grid_boundaries(summary: pd.DataFrame) -> list[tuple[int, int, float, float]
     elrs, labels = list(majority.index), list(majority.values)
     return [(labels[i], labels[i + 1], elrs[i], elrs[i + 1]) for i in range(len(elrs) - 1)
             if labels[i] != labels[i + 1]]
+
+
+def representative_elrs(regime_of: dict[float, int]) -> list[float]:
+    """One ELR per regime present: the median ELR (the upper one of an even count) of each regime."""
+    members = {regime: sorted(e for e, r in regime_of.items() if r == regime) for regime in set(regime_of.values())}
+    return [members[regime][len(members[regime]) // 2] for regime in sorted(members)]
