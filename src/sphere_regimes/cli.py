@@ -1,17 +1,24 @@
-"""Command line: ``sphere-regimes demo`` trains a small ELR sweep and prints its regime table."""
+"""Command line.
+
+* ``sphere-regimes demo``: train a small ELR sweep and print its regime table;
+* ``sphere-regimes sweep PRESET``: compute every run the preset's chapters need (parallel workers);
+* ``sphere-regimes status PRESET``: a table of those runs (done, running, interrupted, failed, missing).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections import Counter
 
 import torch
 
-from . import paths
+from . import paths, plans
 from .config import RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import run
+from .presets import PresetError
 from .regimes import REGIME_NAMES, classify
 from .store import RunStore, StoreError
 
@@ -40,6 +47,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    failed = plans.compute(args.preset, workers=args.workers)
+    return 1 if failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = plans.run_states(args.preset)
+    print(f"{'notebook':<20} {'run':<16} {'state':<11} {'epochs':>9} {'regime':>6}  label")
+    for row in rows:
+        regime = "" if row["regime"] is None else str(row["regime"])
+        print(f"{row['notebook']:<20} {row['run']:<16} {row['state']:<11} {row['epochs']:>9} {regime:>6}  "
+              f"{row['label']}")
+    counts = Counter(row["state"] for row in rows)
+    print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {plans.preset_store(args.preset).root}: "
+          + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sphere-regimes", description=(
         "Train scale-invariant networks on the sphere at a fixed effective learning rate (ELR) and see the "
@@ -57,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--results", default=str(paths.WORK_DIR / "demo-results"),
                       help="result store folder (default: _work/demo-results)")
     demo.set_defaults(handler=_demo)
+    sweep = commands.add_parser("sweep", help="compute every run a preset's chapters need",
+                                description="Train every run that the preset's run plans declare and the store "
+                                            "lacks: finished runs are skipped, interrupted ones resumed.")
+    sweep.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
+    sweep.add_argument("--workers", type=int, default=2,
+                       help="parallel processes of one thread each (default 2: best on a 2-core CPU)")
+    sweep.set_defaults(handler=_sweep)
+    status = commands.add_parser("status", help="table of a preset's planned runs and their state",
+                                 description="List every planned run of the preset with its state (done, "
+                                             "diverged, running, interrupted, failed, missing) and regime.")
+    status.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
+    status.set_defaults(handler=_status)
     return parser
 
 
@@ -64,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, DataNotFoundError, StoreError) as error:
+    except (ValueError, DataNotFoundError, StoreError, PresetError) as error:
         print(f"sphere-regimes: error: {error}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +20,11 @@ from typing import Any
 
 import torch
 
+from . import paths
 from .config import RunConfig
+from .data import DATASET_INFO
 from .engine import RunFailedError, RunResult, load, run
+from .regimes import classify
 from .presets import PresetError, load_preset, resolved_params
 from .store import RunStore
 
@@ -46,13 +50,25 @@ def planned_runs(preset: str) -> dict[str, list[RunConfig]]:
     return {name: plan(resolved_params(preset, name)) for name, plan in PLANS.items() if name in notebooks}
 
 
+COMMITTED_PRESET = "cpu"
+"""The preset whose runs live in the committed store ``results/``."""
+
+
+def preset_store(preset: str) -> RunStore:
+    """The result store of ``preset``: ``SPHERE_REGIMES_RESULTS`` when set, else ``results/`` for the
+    committed ``cpu`` preset and ``_work/PRESET/results`` for the others (as the Makefile sets it)."""
+    if os.environ.get("SPHERE_REGIMES_RESULTS"):
+        return RunStore(os.environ["SPHERE_REGIMES_RESULTS"])
+    return RunStore(paths.RESULTS_DIR if preset == COMMITTED_PRESET else paths.WORK_DIR / preset / "results")
+
+
 def compute(preset: str, store: RunStore | None = None, workers: int = 1) -> list[RunConfig]:
     """Train every planned run of ``preset`` that the store lacks; returns the failed ones.
 
     With ``workers > 1`` the runs go to that many processes of one thread each (on a 2-core CPU
     two single-thread runs beat one two-thread run); runs are handed out in plan order.
     """
-    store = store if store is not None else RunStore()
+    store = store if store is not None else preset_store(preset)
     unique = {c.run_id: c for configs in planned_runs(preset).values() for c in configs}
     todo = [c for c in unique.values() if load(c, store) is None]
     print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo)} in the store, {len(todo)} to compute",
@@ -82,6 +98,7 @@ def _compute_one(config: RunConfig, root: Path) -> tuple[RunConfig, str | None]:
 def load_results(notebook: str, params: dict[str, Any], store: RunStore | None = None) -> list[RunResult]:
     """The finished runs of ``notebook``'s plan; raises :class:`MissingRunsError` naming what is missing."""
     configs = PLANS[notebook](params)
+    store = store if store is not None else preset_store(params["preset"])
     results = [load(c, store) for c in configs]
     missing = [c for c, r in zip(configs, results) if r is None]
     if missing:
@@ -89,6 +106,26 @@ def load_results(notebook: str, params: dict[str, Any], store: RunStore | None =
         raise MissingRunsError(f"{len(missing)} of {len(configs)} runs of {notebook} are not in the store "
                                f"(e.g. {names}); compute them with `make runs PRESET={params.get('preset', '?')}`")
     return results
+
+
+def run_states(preset: str, store: RunStore | None = None) -> list[dict[str, Any]]:
+    """One row per planned run of ``preset``: notebook, label, state (done, diverged, running,
+    interrupted, failed, missing), epochs done of planned, and the regime of a finished run."""
+    store = store if store is not None else preset_store(preset)
+    rows = []
+    for notebook, configs in planned_runs(preset).items():
+        for config in configs:
+            status = store.status(config)
+            state = "missing" if status is None else status.status
+            if state == "running" and not store.is_locked(config):
+                state = "interrupted"
+            finished = load(config, store)
+            regime = None
+            if finished is not None and config.is_sphere and status.status == "done":
+                regime = classify(finished.metrics, DATASET_INFO[config.dataset].num_classes)
+            rows.append({"notebook": notebook, "run": config.run_id, "label": config.label(), "state": state,
+                         "epochs": f"{status.epochs_done if status else 0}/{config.epochs}", "regime": regime})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,6 +138,19 @@ class RunStore:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
+    def is_locked(self, config: RunConfig) -> bool:
+        """Whether a process holds the run's lock right now (it is being computed)."""
+        path = self._file(config, ".lock")
+        if not path.exists():
+            return False
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+
     # -- reading --------------------------------------------------------------------
     def _read_json(self, path: Path) -> dict[str, Any]:
         try:

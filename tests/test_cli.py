@@ -1,0 +1,51 @@
+"""The command line: sweep and status of a preset's planned runs, and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from sphere_regimes import paths
+from sphere_regimes.cli import main
+
+TINY_PRESET = """description: "two tiny runs for the CLI test"
+notebooks:
+  02_three_regimes:
+    train_size: 256
+    width: 2
+    epochs: 3
+    dense_metric_epochs: 3
+    sharpness_every: 0
+    elrs: [0.01, 1.0]
+    seeds: [0]
+"""
+
+
+@pytest.fixture
+def tiny_preset(tmp_path, monkeypatch, fashion_mnist):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny.yaml").write_text(TINY_PRESET)
+    monkeypatch.setattr(paths, "PRESETS_DIR", presets)
+    monkeypatch.setenv("SPHERE_REGIMES_RESULTS", str(tmp_path / "results"))
+    return "tiny"
+
+
+def test_status_before_and_after_a_sweep(tiny_preset, capsys):
+    assert main(["status", tiny_preset]) == 0
+    assert "2 missing" in capsys.readouterr().out
+    assert main(["sweep", tiny_preset, "--workers", "1"]) == 0
+    assert main(["sweep", tiny_preset, "--workers", "1"]) == 0  # nothing left to do
+    out = capsys.readouterr().out
+    assert "0 to compute" in out
+    assert main(["status", tiny_preset]) == 0
+    table = capsys.readouterr().out
+    assert "2 done" in table
+    rows = [line for line in table.splitlines() if line.startswith("02_three_regimes")]
+    regimes = [line.split()[4] for line in rows]  # notebook, run, state, epochs, regime, label...
+    assert regimes[0] in ("1", "2") and regimes[1] == "3"  # ELR 1.0 is a random walk at once
+
+
+def test_unknown_preset_is_a_one_line_error(capsys):
+    assert main(["status", "no-such-preset"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "unknown preset 'no-such-preset'" in error
