@@ -73,7 +73,7 @@ def compute(preset: str, store: RunStore | None = None, workers: int = 1) -> lis
     todo = [c for c in unique.values() if load(c, store) is None]
     print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo)} in the store, {len(todo)} to compute",
           flush=True)
-    if workers <= 1:
+    if workers <= 1 or len(todo) <= 1:
         outcomes = (_compute_one(c, store.root) for c in todo)
     else:
         pool = multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,))
