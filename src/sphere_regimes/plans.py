@@ -14,7 +14,7 @@ import functools
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +65,38 @@ def preset_store(preset: str) -> RunStore:
 def compute(preset: str, store: RunStore | None = None, workers: int = 1) -> list[RunConfig]:
     """Train every planned run of ``preset`` that the store lacks; returns the failed ones.
 
-    With ``workers > 1`` the runs go to that many processes of one thread each (on a 2-core CPU
-    two single-thread runs beat one two-thread run); runs are handed out in plan order.
+    Plans may depend on finished runs (a boundary search plans its next ELRs from the regimes found
+    so far), so the plans are evaluated again after each pass until nothing new is planned. With
+    ``workers > 1`` the runs of a pass go to that many processes of one thread each (on a 2-core
+    CPU two single-thread runs beat one two-thread run); runs are handed out in plan order.
     """
     store = store if store is not None else preset_store(preset)
-    unique = {c.run_id: c for configs in planned_runs(preset).values() for c in configs}
-    todo = [c for c in unique.values() if load(c, store) is None]
-    print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo)} in the store, {len(todo)} to compute",
-          flush=True)
+    failed: dict[str, RunConfig] = {}
+    while True:
+        unique = {c.run_id: c for configs in planned_runs(preset).values() for c in configs}
+        todo = [c for c in unique.values() if c.run_id not in failed and load(c, store) is None]
+        print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo) - len(failed)} in the store, "
+              f"{len(todo)} to compute", flush=True)
+        if not todo:
+            return list(failed.values())
+        for config in _compute_pass(todo, store, workers):
+            failed[config.run_id] = config
+
+
+def _compute_pass(todo: list[RunConfig], store: RunStore, workers: int) -> list[RunConfig]:
+    """Compute ``todo``; returns the runs that failed."""
     if workers <= 1 or len(todo) <= 1:
-        outcomes = (_compute_one(c, store.root) for c in todo)
-    else:
-        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,))
-        outcomes = pool.imap_unordered(functools.partial(_compute_one, root=store.root), todo)
+        return _report((_compute_one(c, store.root) for c in todo), len(todo))
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads,
+                                                   initargs=(1,)) as pool:
+        return _report(pool.imap_unordered(functools.partial(_compute_one, root=store.root), todo), len(todo))
+
+
+def _report(outcomes: Iterable[tuple[RunConfig, str | None]], total: int) -> list[RunConfig]:
+    """Print each finished run as it comes; returns the failed ones."""
     failed = []
     for index, (config, error) in enumerate(outcomes, 1):
-        print(f"[{index}/{len(todo)}] {config.label()}: {error or 'done'}", flush=True)
+        print(f"[{index}/{total}] {config.label()}: {error or 'done'}", flush=True)
         if error:
             failed.append(config)
     return failed
