@@ -161,7 +161,56 @@ fig = plotting.plot_regime_properties(summary, regime_of, boundary_elrs, initial
 glue("fig_regime_properties", fig, display=False)
 plt.close(fig)
 
+# %%
+per_elr = summary.groupby("elr").mean(numeric_only=True)
+in_regime = {r: [e for e in sorted(regime_of) if regime_of[e] == r] for r in (1, 2, 3)}
+
+
+def trend(values: pd.Series) -> str:
+    """How a per-ELR series moves with the ELR, as a clause ("" for a single ELR)."""
+    steps = np.diff(values.to_numpy())
+    if len(steps) == 0:
+        return ""
+    word = "rises" if (steps > 0).all() else "falls" if (steps < 0).all() else "is not monotonic"
+    return f" ({word} with the ELR)"
+
+
+def listing(column: str, elr_list: list[float], fmt: str = ".3g") -> str:
+    return ", ".join(f"{per_elr.loc[e, column]:{fmt}} (ELR {e:g})" for e in elr_list)
+
+
+regime_text = {}
+if in_regime[1]:
+    regime_text[1] = (f"the final train loss is {listing('train_loss', in_regime[1])}"
+                      f"{trend(per_elr.loc[in_regime[1], 'train_loss'])}, and the weights end up turning "
+                      f"{listing('late_angle_deg', in_regime[1], '.2g')} degrees per epoch.")
+if in_regime[2]:
+    two = per_elr.loc[in_regime[2]]
+    regime_text[2] = (f"the stationary train loss (mean over the second half) is "
+                      f"{listing('late_train_loss', in_regime[2])}{trend(two['late_train_loss'])}; the stationary "
+                      f"effective gradient norm is {listing('late_effective_grad_norm', in_regime[2])}"
+                      f"{trend(two['late_effective_grad_norm'])}; ELR × sharpness at the end is "
+                      + ", ".join(f"{e * two.loc[e, 'sharpness']:.3g}" for e in in_regime[2])
+                      + f"; the weights keep turning {listing('late_angle_deg', in_regime[2], '.2g')} degrees per epoch "
+                      f"and end at a cosine of {listing('cos_to_init', in_regime[2], '.2f')} to the initial point.")
+if in_regime[3]:
+    three = per_elr.loc[in_regime[3]]
+    regime_text[3] = (f"the final train loss is {listing('train_loss', in_regime[3])} (initial "
+                      f"{initial['train_loss']:.3g}), the test error {listing('test_error', in_regime[3], '.3f')} "
+                      f"(chance {chance_error:.2f}), the effective gradient "
+                      + ", ".join(f"{v:.3g}×" for v in three["grad_over_initial"])
+                      + f" its initial value, and the cosine to the initial point {listing('cos_to_init', in_regime[3], '.2f')}.")
+for regime in (1, 2, 3):
+    glue(f"regime{regime}_md", Markdown(regime_text.get(regime, "no ELR of this grid falls in this regime.")),
+         display=False)
+
 # %% [markdown]
+# What the runs show, regime by regime (means over seeds at the end of training):
+#
+# - **Regime 1 (convergence):** {glue:md}`regime1_md`
+# - **Regime 2 (chaotic equilibrium):** {glue:md}`regime2_md`
+# - **Regime 3 (divergence):** {glue:md}`regime3_md`
+#
 # ## The per-layer effective learning rates
 #
 # The total constraint fixes only the joint norm of the four convolution layers, so each layer $i$ moves with

@@ -102,17 +102,21 @@ def seed_band(results: Sequence[RunResult], column: str) -> pd.DataFrame:
 
 def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: RegimeRule = RegimeRule()
                 ) -> pd.DataFrame:
-    """One row per run: ELR, seed, status, regime and the last evaluated epoch's metrics."""
+    """One row per run: ELR, seed, status, regime, the last evaluated epoch's metrics, and the means of
+    train loss and effective gradient norm over the second half (``late_*``: the stationary levels
+    of regime 2)."""
     rows = []
     for result in results:
         final = result.final
         initial = result.metrics.loc[0]
+        late = second_half(result.metrics)
         rows.append({
             "elr": result.config.elr, "seed": result.config.seed, "status": result.status.status,
             "epochs": int(final.name), "regime": classify(result.metrics, num_classes, rule),
             "decay_exponent": decay_exponent(result.metrics), "late_angle_deg": late_angle_deg(result.metrics),
             "train_loss": final["train_loss"], "train_error": final["train_error"],
             "test_error": final["test_error"], "effective_grad_norm": final["effective_grad_norm"],
+            "late_train_loss": late["train_loss"].mean(), "late_effective_grad_norm": late["effective_grad_norm"].mean(),
             "grad_over_initial": final["effective_grad_norm"] / initial["effective_grad_norm"],
             "angle_epoch_deg": final["angle_epoch_deg"], "cos_to_init": final["cos_to_init"],
             "best_test_error": result.metrics["test_error"].min(),
