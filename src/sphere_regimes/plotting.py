@@ -259,8 +259,8 @@ def plot_constraint_comparison(total: toy.Sweep, individual: toy.Sweep, radii_sq
 # --------------------------------------------------------------------------- real-network chapters
 
 def elr_colors(elrs: Sequence[float]) -> dict[float, tuple[float, float, float]]:
-    """One colour per ELR of a grid, light-to-dark in log ELR (seaborn ``flare``)."""
-    return dict(zip(sorted(elrs), sns.color_palette("flare", len(elrs))))
+    """One colour per ELR of a grid, ordered in log ELR (viridis: distinguishable for ten or more ELRs)."""
+    return dict(zip(sorted(elrs), sns.color_palette("viridis", len(elrs))))
 
 
 def _band(ax: Axes, band, color, label: str | None = None) -> None:
