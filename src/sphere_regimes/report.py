@@ -31,6 +31,20 @@ def _notebook_row(path: Path) -> str:
     return f"| `{path.stem}` | {seconds} | {papermill.get('end_time', 'n/a')} |"
 
 
+def _training_rows(preset: str) -> list[str]:
+    """One table row per notebook with planned runs: count, summed wall time, thread counts used."""
+    from .plans import planned_runs, preset_store  # imports the training stack; only needed here
+
+    store = preset_store(preset)
+    rows = []
+    for notebook, configs in planned_runs(preset).items():
+        timings = [store.timing(c) for c in configs]
+        hours = sum(t.get("wall_seconds", 0.0) for t in timings) / 3600
+        threads = sorted({t["threads"] for t in timings if "threads" in t})
+        rows.append(f"| `{notebook}` | {len(configs)} | {hours:.2f} | {', '.join(map(str, threads)) or 'n/a'} |")
+    return rows
+
+
 def reproducibility_page(preset: str, executed: list[Path]) -> str:
     """Markdown for the reproducibility page of a book built with ``preset``."""
     description = load_preset(preset)["description"]
@@ -50,6 +64,15 @@ def reproducibility_page(preset: str, executed: list[Path]) -> str:
         "| notebook | run time (s) | finished (UTC) |",
         "|---|---|---|",
         *[_notebook_row(path) for path in executed],
+        "",
+        "## Training runs",
+        "",
+        "Wall time of the training runs each chapter reads from the result store (one thread per run; a",
+        "2-core machine runs two at once), as recorded when the runs were computed:",
+        "",
+        "| notebook | runs | training (core-hours) | threads per run |",
+        "|---|---|---|---|",
+        *_training_rows(preset),
         "",
         "## Environment",
         "",

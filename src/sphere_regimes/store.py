@@ -195,6 +195,11 @@ class RunStore:
             raise StoreCorruptError(f"{path} has unknown status {status.status!r}")
         return status
 
+    def timing(self, config: RunConfig) -> dict[str, Any]:
+        """The run's timing.json (wall seconds, device, threads), empty when none was recorded."""
+        path = self._file(config, "timing.json")
+        return self._read_json(path) if path.exists() else {}
+
     def wall_seconds(self, config: RunConfig) -> float:
         """Training wall time recorded so far (0 when none was recorded)."""
         path = self._file(config, "timing.json")
