@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,11 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sphere_regimes import engine, run
+from sphere_regimes import engine, paths, run
 from sphere_regimes.data import DeviceData
 from sphere_regimes.engine import RunFailedError
 from sphere_regimes.metrics import train_mode_pass
@@ -217,3 +219,28 @@ def test_corrupt_store_files_get_clear_errors(tiny_config, store):
     (store.root / "notes.txt").write_text("not a run")
     with pytest.raises(StoreCorruptError, match="notes.txt"):
         store.runs()
+
+
+def test_fine_tuning_starts_where_the_pre_training_ended(tiny_config, store, monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "WORK_DIR", tmp_path / "work")
+    pre = run(tiny_config, store)
+    tune = tiny_config.replace(elr=1e-3, epochs=2, init_from=tiny_config.run_id)
+    tuned = run(tune, store).metrics
+    for column in ("train_loss", "test_error", "effective_grad_norm", "si_norm"):
+        assert tuned.loc[0, column] == pytest.approx(pre.metrics.loc[tiny_config.epochs, column], rel=1e-6)
+    assert tuned.loc[0, "cos_to_init"] == 1  # measured from the fine-tuning start
+    # a fresh clone has the pre-training metrics but not its checkpoint: it is recomputed and must match
+    fresh = tmp_path / "fresh"
+    shutil.copytree(store.root, fresh, ignore=shutil.ignore_patterns("resume.pt", ".lock"))
+    shutil.rmtree(fresh / tune.run_id)
+    pd.testing.assert_frame_equal(run(tune, RunStore(fresh)).metrics, tuned)
+
+
+def test_fine_tuning_from_another_network_or_an_unfinished_run_is_refused(tiny_config, store):
+    run(tiny_config, store)
+    with pytest.raises(ValueError, match="width"):
+        run(tiny_config.replace(width=8, init_from=tiny_config.run_id), store)
+    with pytest.raises(ValueError, match="no such run"):
+        run(tiny_config.replace(init_from="0123456789abcdef"), store)
+    with pytest.raises(ValueError, match="16-hex-digit"):
+        tiny_config.replace(init_from="last-run")

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,8 @@ class RunConfig:
     Sphere mode (``optimizer="sphere"``): projected SGD at a fixed effective learning rate
     ``elr = lr / ||w||^2`` with ``lr = elr * ||w_0||^2`` (paper §4). SGD mode
     (``optimizer="sgd"``): plain SGD over the full space with ``lr``, ``weight_decay`` and
-    ``momentum`` (paper §6, conventional training).
+    ``momentum`` (paper §6, conventional training). Fine-tuning: ``init_from`` names a finished
+    run of the same network whose final weights (and BN statistics) are this run's initial point.
     """
 
     dataset: str = _hashed("fashion_mnist")
@@ -62,6 +64,7 @@ class RunConfig:
     dense_metric_epochs: int = _hashed(20)  # full metrics every epoch up to this epoch ...
     metric_every: int = _hashed(1)  # ... then every this many epochs (and at the end)
     dtype: str = _hashed("float32")
+    init_from: str | None = _hashed(None, "if_not_default")  # run id whose final weights start this run
     sharpness_every: int = _hashed(0, "if_not_default")  # Hutchinson sharpness every this many epochs; 0 = never
     sharpness_images: int = _hashed(1024, "if_not_default")  # ... on the first this many training images
     sharpness_probes: int = _hashed(2, "if_not_default")  # ... with this many Rademacher probes per minibatch
@@ -172,6 +175,9 @@ def _validate(config: RunConfig) -> None:
     _positive_int("epochs", config.epochs)
     _positive_int("metric_every", config.metric_every)
     _positive_int("checkpoint_every", config.checkpoint_every)
+    if config.init_from is not None and (not isinstance(config.init_from, str)
+                                         or not re.fullmatch(r"[0-9a-f]{16}", config.init_from)):
+        raise ValueError(f"init_from must be the 16-hex-digit run id of a finished run, got {config.init_from!r}")
     _positive_int("sharpness_images", config.sharpness_images)
     _positive_int("sharpness_probes", config.sharpness_probes)
     if isinstance(config.sharpness_every, bool) or not isinstance(config.sharpness_every, int) \

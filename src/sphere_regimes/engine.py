@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import metrics
+from . import metrics, paths
 from .config import RunConfig
 from .data import DeviceData, epoch_generator, load_raw
 from .models import build_model, si_parameters
@@ -81,6 +81,43 @@ def load(config: RunConfig, store: RunStore | None = None) -> RunResult | None:
     return RunResult(config, status, store.metrics(config))
 
 
+_SAME_NETWORK = ("dataset", "train_size", "model", "width", "depth", "head_norm", "head_seed", "dtype")
+
+
+def pretrained_state(config: RunConfig, store: RunStore) -> dict[str, torch.Tensor]:
+    """Model state at the end of run ``config.init_from`` (the start of a fine-tuning run).
+
+    Taken from that run's resume checkpoint; when the store has the run's metrics but not its
+    checkpoint (a fresh clone: checkpoints stay out of git), the run is recomputed in a scratch
+    store (``_work/pretrained-rerun``) and must reproduce the stored metrics bit for bit.
+    """
+    source_dir = store.root / config.init_from
+    if not (source_dir / "config.json").exists():
+        raise ValueError(f"init_from {config.init_from}: no such run in {store.root}; compute the pre-training "
+                         "run first")
+    source = store.read_config(source_dir)
+    different = [f for f in _SAME_NETWORK if getattr(source, f) != getattr(config, f)]
+    if different:
+        raise ValueError(f"init_from {config.init_from} trained another network or data ({', '.join(different)} "
+                         "differ); fine-tuning must keep them")
+    finished = load(source, store)
+    if finished is None or finished.status.status != "done":
+        raise ValueError(f"init_from {config.init_from} ({source.label()}) has not finished; compute it first")
+    checkpoint = store.load_checkpoint(source)
+    if checkpoint is None or int(checkpoint["epoch"]) != source.epochs:
+        checkpoint = _recompute_checkpoint(source, store, finished.status.metrics_sha256)
+    return checkpoint["model"]
+
+
+def _recompute_checkpoint(source: RunConfig, store: RunStore, metrics_sha256: str) -> dict[str, Any]:
+    scratch = RunStore(paths.WORK_DIR / "pretrained-rerun")
+    rerun = run(source, scratch)
+    if rerun.status.metrics_sha256 != metrics_sha256:
+        raise RuntimeError(f"recomputing {source.label()} to fine-tune from it did not reproduce its stored metrics "
+                           f"(other machine or thread count?); its stored run is in {store.run_dir(source)}")
+    return scratch.load_checkpoint(source)
+
+
 def _is_finished(status: RunStatus, config: RunConfig) -> bool:
     return status.status == "diverged" or (status.status == "done" and status.epochs_done >= config.epochs)
 
@@ -95,6 +132,8 @@ class _Trainer:
         self.data = DeviceData(raw, self.device, dtype, config.train_size, config.augment)
         self.model = build_model(config, raw.info.in_channels, raw.info.num_classes).to(
             self.device, dtype, memory_format=torch.channels_last)
+        if config.init_from is not None:
+            self.model.load_state_dict(pretrained_state(config, store))
         self.si = si_parameters(self.model)
         self.si_list = list(self.si.values())
         self.initial = [p.detach().clone() for p in self.si_list]
