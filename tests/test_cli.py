@@ -49,3 +49,13 @@ def test_unknown_preset_is_a_one_line_error(capsys):
     assert main(["status", "no-such-preset"]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "unknown preset 'no-such-preset'" in error
+
+
+def test_the_paper_preset_fails_fast_without_cifar(tmp_path, monkeypatch, capsys):
+    """Here CIFAR-10 is absent: the sweep stops at once with the one-line missing-data error."""
+    monkeypatch.setenv("SPHERE_REGIMES_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setattr(paths, "DATA_DIR", tmp_path / "no-data")
+    monkeypatch.setenv("SPHERE_REGIMES_RESULTS", str(tmp_path / "results"))
+    assert main(["sweep", "paper", "--workers", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "cifar10 data not found" in error and "torchvision.datasets.CIFAR10" in error

@@ -22,7 +22,7 @@ import torch
 
 from . import paths
 from .config import RunConfig
-from .data import DATASET_INFO
+from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, RunResult, load, run
 from .regimes import classify
 from .presets import PresetError, load_preset, resolved_params
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{notebook}: {len(configs)} runs")
             return 0
         failed = compute(args.preset, workers=args.workers)
-    except PresetError as error:
+    except (PresetError, DataNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 1 if failed else 0

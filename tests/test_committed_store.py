@@ -1,0 +1,69 @@
+"""The committed result store (results/) of the cpu preset: complete, intact, re-executable, and
+showing what the three-regimes chapter says it shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sphere_regimes import paths, regimes
+from sphere_regimes.engine import load, run
+from sphere_regimes.plans import planned_runs
+from sphere_regimes.store import RunStore
+
+COMMITTED = RunStore(paths.REPO_ROOT / "results")
+
+
+@pytest.fixture(scope="module")
+def three_regimes():
+    configs = planned_runs("cpu")["02_three_regimes"]
+    results = [load(c, COMMITTED) for c in configs]
+    missing = [c.label() for c, r in zip(configs, results) if r is None]
+    assert not missing, f"the cpu preset's runs are not all committed: {missing}"
+    return results
+
+
+def test_every_planned_run_is_committed_and_matches_its_checksum(three_regimes):
+    for result in three_regimes:  # load() checked metrics.csv against status.json's sha256
+        assert result.status.status == "done", result.config.label()
+        assert len(result.metrics) == result.config.epochs + 1
+
+
+def test_a_committed_run_re_executes_to_the_same_numbers(three_regimes, tmp_path, fashion_mnist):
+    """The first epochs of the cheapest committed run, recomputed from nothing with one thread (as the
+    sweep ran), equal the committed rows (to float32 noise across CPUs of the same kind)."""
+    committed = three_regimes[0]
+    torch.set_num_threads(1)
+    rerun = run(committed.config.replace(epochs=2, device="cpu"), RunStore(tmp_path)).metrics
+    expected = committed.metrics.loc[rerun.index]
+    common = [c for c in rerun.columns if not c.startswith("sharpness")]  # on another schedule at epochs=2
+    pd.testing.assert_frame_equal(rerun[common], expected[common], rtol=1e-4, check_dtype=False)
+
+
+def test_the_regimes_are_ordered_by_elr_and_all_three_occur(three_regimes):
+    summary = regimes.run_summary(three_regimes)
+    majority = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
+    assert list(majority) == sorted(majority)
+    assert set(majority) == {1, 2, 3}
+
+
+def test_the_chapter_claims_hold_on_the_committed_runs(three_regimes):
+    summary = regimes.run_summary(three_regimes)
+    per_elr = summary.groupby("elr").mean(numeric_only=True)
+    regime_of = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
+    one, two, three = (per_elr[regime_of == r] for r in (1, 2, 3))
+    # regime 1: the best test error sits at the top of the range, and the loss falls with the ELR
+    assert per_elr["best_test_error"].idxmin() in one.index[-2:]
+    assert np.all(np.diff(one["train_loss"]) < 0)
+    # regime 2: the weights keep turning far more than in regime 1, and drift away from the init
+    assert two["late_angle_deg"].min() > 10 * one["late_angle_deg"].max()
+    assert two["cos_to_init"].max() < 0.1
+    # regime 2: the stationary loss rises with the ELR, and ELR x sharpness stays within a factor 2
+    assert np.all(np.diff(two["late_train_loss"]) > 0)
+    elr_sharpness = two.index.to_numpy() * two["sharpness"]
+    assert elr_sharpness.max() < 2 * elr_sharpness.min()
+    # regime 3: chance-level error, and a random walk (cosine to the init ~ 0)
+    assert np.all(three["test_error"] > 0.75)
+    assert np.all(np.abs(three["cos_to_init"]) < 0.05)
