@@ -79,8 +79,8 @@ notebooks: runs  ## execute the PRESET's notebooks that are stale (source, prese
 book: notebooks  ## render the book of PRESET (default cpu) into _work/PRESET/book/_build/html
 	rm -rf $(OUT)/book && mkdir -p $(OUT)/book/chapters
 	cp -r book/_config.yml book/_toc.yml book/_mj book/*.md $(OUT)/book/
-	cp $(EXECUTED) $(OUT)/book/chapters/
-	$(PY) -m sphere_regimes.report $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
+	$(PY) -m sphere_regimes.report stage $(OUT)/book/chapters $(EXECUTED)
+	$(PY) -m sphere_regimes.report page $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
 	$(VENV)/bin/jupyter-book build --warningiserror --nitpick --keep-going --quiet $(OUT)/book
 	@echo "Book: $(CURDIR)/$(OUT)/book/_build/html/index.html"
 

@@ -45,7 +45,7 @@ noise_std = 0.0  # std per coordinate of isotropic gradient noise on the unit sp
 comparison_noise_stds = [0.3, 3.0]  # noise stds (same unit) of the extra sweeps drawn in grey in panel (c)
 seed = 0  # seed of the gradient noise
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 started = time.perf_counter()

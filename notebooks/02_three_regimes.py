@@ -42,7 +42,7 @@ elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective
 seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)
 bisection_steps = 0  # rounds of geometric bisection of the ELR brackets where the regime changes
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 started = time.perf_counter()

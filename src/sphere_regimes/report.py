@@ -10,6 +10,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import nbformat
+
 from .presets import load_preset
 from .store import git_sha
 
@@ -86,12 +88,33 @@ def reproducibility_page(preset: str, executed: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def stage(executed: list[Path], chapters: Path) -> None:
+    """Copy executed notebooks into the book's chapter folder, folding away (``hide-input``) the
+    cell papermill injects with the preset's parameters: the page shows the values, not the code."""
+    chapters.mkdir(parents=True, exist_ok=True)
+    for path in executed:
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            tags = cell.metadata.setdefault("tags", [])
+            if "injected-parameters" in tags and "hide-input" not in tags:
+                tags.append("hide-input")
+        nbformat.write(notebook, chapters / path.name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the reproducibility page as MyST markdown.")
-    parser.add_argument("preset")
-    parser.add_argument("executed", nargs="*", type=Path, help="executed notebooks (.ipynb)")
+    parser = argparse.ArgumentParser(description="Build steps of the book: its reproducibility page and its chapters.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    page = commands.add_parser("page", help="print the reproducibility page as MyST markdown")
+    page.add_argument("preset")
+    page.add_argument("executed", nargs="*", type=Path, help="executed notebooks (.ipynb)")
+    staging = commands.add_parser("stage", help="copy executed notebooks into the book's chapter folder")
+    staging.add_argument("chapters", type=Path, help="the book's chapters folder")
+    staging.add_argument("executed", nargs="*", type=Path, help="executed notebooks (.ipynb)")
     args = parser.parse_args(argv)
-    sys.stdout.write(reproducibility_page(args.preset, args.executed))
+    if args.command == "page":
+        sys.stdout.write(reproducibility_page(args.preset, args.executed))
+    else:
+        stage(args.executed, args.chapters)
     return 0
 
 
