@@ -25,7 +25,7 @@
 # **Setting and runtime.** ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch
 # {glue:text}`batch_size`, {glue:text}`epochs` epochs, {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` init
 # seeds (the frozen last layer is shared), preset {glue:md}`preset_md`. The runs took
-# {glue:text}`core_hours:.1f` core-hours of training; this page reads them from the result store in
+# {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store in
 # {glue:text}`runtime_s:.0f` s.
 
 # %% tags=["parameters"]
@@ -69,7 +69,8 @@ initial = results[0].metrics.loc[0]
 core_hours = sum(RunStore().wall_seconds(r.config) for r in results) / 3600
 
 glue("preset_md", Markdown(f"`{preset}`"), display=False)
-glue("data_md", Markdown(f"the first {train_size} training images of {dataset}" if train_size else f"all of {dataset}"),
+title = DATASET_INFO[dataset].title
+glue("data_md", Markdown(f"the first {train_size} training images of {title}" if train_size else f"all of {title}"),
      display=False)
 glue("width", width, display=False)
 glue("batch_size", batch_size, display=False)

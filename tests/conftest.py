@@ -48,3 +48,30 @@ def pytest_collection_modifyitems(session, config, items):
     os.environ["SPHERE_REGIMES_RESULTS"] = str(paths.WORK_DIR / "smoke" / "results")
     failed = plans.compute("smoke", RunStore(os.environ["SPHERE_REGIMES_RESULTS"]))
     assert not failed, f"smoke runs failed: {[c.label() for c in failed]}"
+
+
+TINY_THREE_REGIMES = """description: "a tiny two-ELR grid of the three-regimes chapter, for tests"
+notebooks:
+  02_three_regimes:
+    train_size: 256
+    width: 2
+    epochs: 3
+    dense_metric_epochs: 3
+    sharpness_every: 0
+    elrs: [0.01, 1.0]
+    seeds: [0]
+    bisection_steps: {bisection_steps}
+"""
+
+
+@pytest.fixture
+def tiny_preset(tmp_path, monkeypatch, fashion_mnist, request) -> str:
+    """A preset "tiny" (ELRs 0.01 and 1.0, 3 epochs of a width-2 net on 256 images) in a scratch
+    presets folder, with its own result store; ``bisection_steps`` from ``request.param`` (default 0)."""
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    steps = getattr(request, "param", 0)
+    (presets / "tiny.yaml").write_text(TINY_THREE_REGIMES.format(bisection_steps=steps))
+    monkeypatch.setattr(paths, "PRESETS_DIR", presets)
+    monkeypatch.setenv("SPHERE_REGIMES_RESULTS", str(tmp_path / "results"))
+    return "tiny"

@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 
 from sphere_regimes import paths
 from sphere_regimes.cli import main
-
-TINY_PRESET = """description: "two tiny runs for the CLI test"
-notebooks:
-  02_three_regimes:
-    train_size: 256
-    width: 2
-    epochs: 3
-    dense_metric_epochs: 3
-    sharpness_every: 0
-    elrs: [0.01, 1.0]
-    seeds: [0]
-"""
-
-
-@pytest.fixture
-def tiny_preset(tmp_path, monkeypatch, fashion_mnist):
-    presets = tmp_path / "presets"
-    presets.mkdir()
-    (presets / "tiny.yaml").write_text(TINY_PRESET)
-    monkeypatch.setattr(paths, "PRESETS_DIR", presets)
-    monkeypatch.setenv("SPHERE_REGIMES_RESULTS", str(tmp_path / "results"))
-    return "tiny"
 
 
 def test_status_before_and_after_a_sweep(tiny_preset, capsys):

@@ -6,32 +6,10 @@ import math
 
 import pytest
 
-from sphere_regimes import paths, plans
-
-TINY_PRESET = """description: "a two-ELR grid and one bisection round"
-notebooks:
-  02_three_regimes:
-    train_size: 256
-    width: 2
-    epochs: 3
-    dense_metric_epochs: 3
-    sharpness_every: 0
-    elrs: [0.01, 1.0]
-    seeds: [0]
-    bisection_steps: 1
-"""
+from sphere_regimes import plans
 
 
-@pytest.fixture
-def tiny_preset(tmp_path, monkeypatch, fashion_mnist):
-    presets = tmp_path / "presets"
-    presets.mkdir()
-    (presets / "tiny.yaml").write_text(TINY_PRESET)
-    monkeypatch.setattr(paths, "PRESETS_DIR", presets)
-    monkeypatch.setenv("SPHERE_REGIMES_RESULTS", str(tmp_path / "results"))
-    return "tiny"
-
-
+@pytest.mark.parametrize("tiny_preset", [1], indirect=True)  # one bisection round
 def test_bisection_is_planned_once_the_grid_is_stored_and_compute_runs_it(tiny_preset):
     def planned_elrs() -> list[float]:
         return [c.elr for c in plans.planned_runs(tiny_preset)["02_three_regimes"]]

@@ -42,13 +42,14 @@ class DatasetInfo:
     num_classes: int
     mean: tuple[float, ...]  # per-channel mean of the training images in [0, 1]
     std: tuple[float, ...]  # per-channel std used for normalisation
+    title: str = ""  # the name to print: Fashion-MNIST, CIFAR-10, CIFAR-100
 
 
 DATASET_INFO = {
-    "fashion_mnist": DatasetInfo("fashion_mnist", 1, 10, (0.2860,), (0.3530,)),
+    "fashion_mnist": DatasetInfo("fashion_mnist", 1, 10, (0.2860,), (0.3530,), "Fashion-MNIST"),
     # CIFAR statistics as in the official code (its std values are the commonly used ones).
-    "cifar10": DatasetInfo("cifar10", 3, 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
-    "cifar100": DatasetInfo("cifar100", 3, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "cifar10": DatasetInfo("cifar10", 3, 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), "CIFAR-10"),
+    "cifar100": DatasetInfo("cifar100", 3, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR-100"),
 }
 
 

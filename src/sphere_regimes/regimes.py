@@ -25,7 +25,6 @@ threshold sits between the modes. :func:`decay_exponent` is reported alongside a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
