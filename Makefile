@@ -21,6 +21,8 @@ RESULTS := $(if $(filter cpu,$(PRESET)),results,$(OUT)/results)
 export SPHERE_REGIMES_RESULTS := $(CURDIR)/$(RESULTS)
 STORE_FILES := $(wildcard $(RESULTS)/*/status.json)
 WORKERS ?= 2
+VERIFY_RUNS ?= 3
+VERIFY_EPOCHS ?= 2
 # Keep Jupyter, IPython, matplotlib and torch caches inside the build (hermetic runs).
 ENV_DIR := $(CURDIR)/_work/env
 export IPYTHONDIR := $(ENV_DIR)/ipython
@@ -31,7 +33,7 @@ export JUPYTER_RUNTIME_DIR := $(ENV_DIR)/jupyter-runtime
 export XDG_CACHE_HOME := $(ENV_DIR)/cache
 export TORCHINDUCTOR_CACHE_DIR := $(ENV_DIR)/inductor
 
-.PHONY: help venv data browser demo runs notebooks book nbval-refresh test clean lock
+.PHONY: help venv data browser demo runs verify notebooks book nbval-refresh test clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -64,6 +66,9 @@ demo: data  ## a small ELR sweep on real Fashion-MNIST that prints a regime tabl
 
 runs: data  ## compute the runs the PRESET's chapters need and the store lacks
 	$(PY) -m sphere_regimes.plans compute $(PRESET) --workers $(WORKERS)
+
+verify: data  ## re-execute VERIFY_RUNS stored runs of PRESET for their first epochs and compare with the store
+	$(PY) -m sphere_regimes.verify $(PRESET) --runs $(VERIFY_RUNS) --epochs $(VERIFY_EPOCHS)
 
 $(OUT)/notebooks/%.ipynb: notebooks/%.py presets/$(PRESET).yaml $(LIBRARY) $(STORE_FILES) | $(STAMP)
 	@mkdir -p $(@D) $(ENV_DIR)

@@ -41,6 +41,7 @@ sharpness_every = 10  # Hutchinson sharpness every this many epochs (0: never)
 elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective learning rates of the grid
 seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)
 bisection_steps = 0  # rounds of geometric bisection of the ELR brackets where the regime changes
+individual_elrs = [5e-3, 1e-1]  # ELRs also trained under the individual (per-layer) norm constraint, first seed
 
 # %% tags=["hide-input"]
 import time
@@ -53,13 +54,13 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from sphere_regimes import plans, plotting, presets, regimes
+from sphere_regimes import experiments, plans, plotting, presets, regimes
 from sphere_regimes.data import DATASET_INFO
 from sphere_regimes.store import RunStore
 
 plotting.set_style()
 params = presets.collect(globals(), "02_three_regimes")
-results = plans.load_results("02_three_regimes", params)
+results, individual = experiments.split_by_constraint(plans.load_results("02_three_regimes", params))
 num_classes = DATASET_INFO[dataset].num_classes
 chance_error = 1 - 1 / num_classes
 summary = regimes.run_summary(results, num_classes)
@@ -234,6 +235,52 @@ glue("sharpness_images", results[0].config.sharpness_images, display=False)
 plt.close(fig)
 
 # %% [markdown]
+# ## Total against individual norm constraint
+#
+# Under the individual constraint every layer keeps its own initial norm, so its ELR is frozen at
+# $\eta_i = \eta\,\|w_0\|^2/\|w_{i,0}\|^2$, the value the total-constraint run of the same $\eta$ starts from
+# ($\sum_i 1/\eta_i = 1/\eta$ holds at every step). The two runs differ only in whether the layers may trade
+# norm. The toy chapter predicts that the total constraint lets the $\eta_i$ self-tune, while under the individual
+# constraint each layer converges or not by its own frozen $\eta_i$. The first seed, at
+# {glue:text}`n_individual` ELRs:
+#
+# ```{glue:figure} fig_network_constraints
+# :name: fig-network-constraints
+#
+# Top: train loss against the epoch under the total (solid) and the individual (dashed) constraint, one
+# column per ELR (title colour: the total-constraint run's regime). Bottom: the per-layer ELRs
+# $\mathrm{lr}/\|w_i\|^2$ (solid: total constraint; dashed, flat: individual constraint).
+# ```
+
+# %% tags=["hide-input"]
+total_of = {r.config.elr: r for r in results if r.config.seed == individual[0].config.seed} if individual else {}
+pairs = {r.config.elr: (total_of[r.config.elr], r) for r in individual}
+fig = plotting.plot_network_constraints(pairs, regime_of)
+glue("fig_network_constraints", fig, display=False)
+plt.close(fig)
+glue("n_individual", len(pairs), display=False)
+constraints = pd.DataFrame([
+    {"elr": elr, "constraint": name, "regime": regimes.classify(run.metrics, num_classes),
+     "train_loss": run.final["train_loss"], "test_error": run.final["test_error"],
+     "late_angle_deg": regimes.late_angle_deg(run.metrics), "cos_to_init": run.final["cos_to_init"]}
+    for elr, pair in sorted(pairs.items()) for name, run in zip(("total", "individual"), pair)],
+    columns=["elr", "constraint", "regime", "train_loss", "test_error", "late_angle_deg", "cos_to_init"])
+
+
+def outcome(row: pd.Series) -> str:
+    return f"regime {row.regime} (loss {row.train_loss:.3g}, test error {row.test_error:.3f})"
+
+
+glue("constraints_md", Markdown("; ".join(
+    f"ELR {elr:g}: {outcome(runs.iloc[0])} under the total constraint, {outcome(runs.iloc[1])} under the "
+    "individual one" for elr, runs in constraints.groupby("elr")) or "no runs"), display=False)
+
+# %%
+constraints.pivot(index="elr", columns="constraint", values=["regime", "train_loss", "test_error", "late_angle_deg"])
+
+# %% [markdown]
+# At the end of training: {glue:md}`constraints_md`.
+#
 # ## Key numbers
 
 # %%
@@ -241,6 +288,8 @@ plt.close(fig)
 for elr, runs in summary.groupby("elr"):
     print(f"ELR {elr:g}: regime {regime_of[elr]} (seeds: {' '.join(str(r) for r in runs['regime'])})")
 print("boundaries:", "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
+for row in constraints.itertuples():
+    print(f"ELR {row.elr:g}, {row.constraint} constraint: regime {row.regime}")
 
 # %%
 glue("runtime_s", time.perf_counter() - started, display=False)

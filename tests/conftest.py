@@ -61,6 +61,7 @@ notebooks:
     elrs: [0.01, 1.0]
     seeds: [0]
     bisection_steps: {bisection_steps}
+    individual_elrs: []
 """
 
 

@@ -4,12 +4,10 @@ showing what the three-regimes chapter says it shows."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 
-from sphere_regimes import paths, regimes
-from sphere_regimes.engine import load, run
+from sphere_regimes import experiments, paths, regimes, verify
+from sphere_regimes.engine import load
 from sphere_regimes.plans import planned_runs
 from sphere_regimes.store import RunStore
 
@@ -17,7 +15,8 @@ COMMITTED = RunStore(paths.REPO_ROOT / "results")
 
 
 @pytest.fixture(scope="module")
-def three_regimes():
+def committed():
+    """Every run the cpu preset's three-regimes chapter reads, from results/."""
     configs = planned_runs("cpu")["02_three_regimes"]
     results = [load(c, COMMITTED) for c in configs]
     missing = [c.label() for c, r in zip(configs, results) if r is None]
@@ -25,21 +24,38 @@ def three_regimes():
     return results
 
 
-def test_every_planned_run_is_committed_and_matches_its_checksum(three_regimes):
-    for result in three_regimes:  # load() checked metrics.csv against status.json's sha256
+@pytest.fixture(scope="module")
+def three_regimes(committed):
+    """The total-constraint runs (grid and boundary search)."""
+    return experiments.split_by_constraint(committed)[0]
+
+
+def test_every_planned_run_is_committed_and_matches_its_checksum(committed):
+    for result in committed:  # load() checked metrics.csv against status.json's sha256
         assert result.status.status == "done", result.config.label()
         assert len(result.metrics) == result.config.epochs + 1
 
 
-def test_a_committed_run_re_executes_to_the_same_numbers(three_regimes, tmp_path, fashion_mnist):
-    """The first epochs of the cheapest committed run, recomputed from nothing with one thread (as the
-    sweep ran), equal the committed rows (to float32 noise across CPUs of the same kind)."""
-    committed = three_regimes[0]
-    torch.set_num_threads(1)
-    rerun = run(committed.config.replace(epochs=2, device="cpu"), RunStore(tmp_path)).metrics
-    expected = committed.metrics.loc[rerun.index]
-    common = [c for c in rerun.columns if not c.startswith("sharpness")]  # on another schedule at epochs=2
-    pd.testing.assert_frame_equal(rerun[common], expected[common], rtol=1e-4, check_dtype=False)
+@pytest.fixture(scope="module")
+def rerun(three_regimes, tmp_path_factory, fashion_mnist):
+    """The first two epochs of the first committed run, recomputed from nothing with its own thread count
+    (one, as the sweep ran): ``make verify`` on one run."""
+    config = three_regimes[0].config
+    return verify.rerun_metrics(config, 2, RunStore(tmp_path_factory.mktemp("rerun")),
+                                verify.stored_threads(COMMITTED, config))
+
+
+def test_a_committed_run_re_executes_to_the_same_numbers(three_regimes, rerun):
+    column, deviation = verify.compare(three_regimes[0].metrics, rerun, rtol=1e-4)
+    assert deviation <= 1, f"{column} deviates by {deviation:.3g} x the tolerance"
+
+
+def test_verify_flags_a_tampered_run(three_regimes, rerun):
+    """The comparison is not vacuous: one stored number moved by 1e-3 relative is caught."""
+    tampered = three_regimes[0].metrics.copy()
+    tampered.loc[1, "test_error"] *= 1 + 1e-3
+    column, deviation = verify.compare(tampered, rerun, rtol=1e-4)
+    assert column == "test_error" and deviation > 1
 
 
 def test_the_regimes_are_ordered_by_elr_and_all_three_occur(three_regimes):

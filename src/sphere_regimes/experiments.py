@@ -14,7 +14,7 @@ from typing import Any
 from . import regimes
 from .config import RunConfig
 from .data import DATASET_INFO
-from .engine import load
+from .engine import RunResult, load
 from .plans import register
 from .store import RunStore
 
@@ -38,10 +38,34 @@ def base_config(params: dict[str, Any], **changes: Any) -> RunConfig:
 @register(THREE_REGIMES)
 def three_regimes_plan(params: dict[str, Any]) -> list[RunConfig]:
     """Figure 1 grid (every ELR x every init seed on the sphere, total constraint, shared last layer),
-    then ``bisection_steps`` rounds of boundary search (:func:`bisection_elrs`)."""
+    then ``bisection_steps`` rounds of boundary search (:func:`bisection_elrs`), then the
+    individual-constraint runs (:func:`individual_constraint_runs`)."""
     grid = [base_config(params, elr=float(elr), seed=int(seed)) for seed in params["seeds"] for elr in params["elrs"]]
-    return grid + [base_config(params, elr=elr, seed=int(seed))
-                   for elr in bisection_elrs(params) for seed in params["seeds"]]
+    bisection = [base_config(params, elr=elr, seed=int(seed))
+                 for elr in bisection_elrs(params) for seed in params["seeds"]]
+    return grid + bisection + individual_constraint_runs(params)
+
+
+def individual_constraint_runs(params: dict[str, Any]) -> list[RunConfig]:
+    """The first seed at each of ``individual_elrs`` under the individual (per-layer) constraint.
+
+    Each layer keeps its initial norm, so its ELR stays frozen at ``eta_i = elr ||w_0||^2 / ||w_i0||^2``,
+    the value the total-constraint run of the same ELR starts from (paper §3, §5.2): the comparison
+    shows what the total constraint's self-tuning of the ``eta_i`` does.
+    """
+    outside = sorted(set(map(float, params["individual_elrs"])) - set(map(float, params["elrs"])))
+    if outside:
+        raise ValueError(f"individual_elrs {outside} are not in the grid elrs {params['elrs']}: each individual-"
+                         "constraint run is compared with the total-constraint run of the same ELR")
+    seed = int(params["seeds"][0])
+    return [base_config(params, elr=float(elr), seed=seed, constraint="individual", grouping="layer")
+            for elr in params["individual_elrs"]]
+
+
+def split_by_constraint(results: list[RunResult]) -> tuple[list[RunResult], list[RunResult]]:
+    """The runs of :func:`three_regimes_plan` split into (total-constraint, individual-constraint)."""
+    return ([r for r in results if r.config.constraint == "total"],
+            [r for r in results if r.config.constraint == "individual"])
 
 
 def bisection_elrs(params: dict[str, Any]) -> list[float]:

@@ -21,8 +21,8 @@ from .regimes import REGIME_NAMES
 
 __all__ = [
     "REGIME_COLORS", "REGIME_NAMES", "TOY_RANGE_NAMES", "group_colors", "mark_thresholds",
-    "elr_colors", "plot_constraint_comparison", "plot_individual_elrs", "plot_layer_self_tuning", "plot_regime_curves", "plot_regime_properties",
-    "plot_toy_sweep",
+    "elr_colors", "plot_constraint_comparison", "plot_individual_elrs", "plot_layer_self_tuning",
+    "plot_network_constraints", "plot_regime_curves", "plot_regime_properties", "plot_toy_sweep",
     "plot_toy_trajectories",
     "set_elr_axis", "set_style", "shade_regimes",
 ]
@@ -369,4 +369,30 @@ def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[floa
     axes[0, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
     axes[1, 0].set_ylabel(r"per-layer $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center")
+    return fig
+
+
+def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[float, int]) -> Figure:
+    """Total against individual norm constraint on the real network (paper §3 on a ConvNet): for each
+    ELR of ``pairs`` (``elr -> (total_run, individual_run)``), the train loss against the epoch (top)
+    and the per-layer ELRs (bottom), solid for the total and dashed for the individual constraint."""
+    elrs = sorted(pairs)
+    fig, axes = plt.subplots(2, len(elrs), figsize=(3.6 * len(elrs) + 1.5, 6.5), sharex=True, squeeze=False)
+    for column, elr in enumerate(elrs):
+        top, bottom = axes[0, column], axes[1, column]
+        for run, linestyle, name in zip(pairs[elr], ("-", "--"), ("total", "individual")):
+            rows = run.metrics.dropna(subset=["train_loss"])
+            top.plot(rows.index, rows["train_loss"].clip(lower=LOG_FLOOR), color="0.2", linestyle=linestyle,
+                     label=f"{name} constraint")
+            layers = _layer_columns(run.metrics, "elr")
+            for color, layer in zip(group_colors(len(layers)), layers):
+                bottom.plot(run.metrics.index, run.metrics[layer], color=color, linestyle=linestyle,
+                            label=layer.split("/", 1)[1] if name == "total" else None)
+        top.set(yscale="log", title=f"ELR {elr:g}")
+        top.title.set_color(REGIME_COLORS[regimes[elr]])
+        bottom.set(yscale="log", xlabel="epoch")
+    axes[0, 0].set_ylabel("train loss (train mode)")
+    axes[1, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
+    axes[0, 0].legend(loc="best", fontsize="small")
+    fig.legend(*axes[1, 0].get_legend_handles_labels(), loc="outside right center", fontsize="small")
     return fig
