@@ -377,6 +377,12 @@ def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[floa
     ELR of ``pairs`` (``elr -> (total_run, individual_run)``), the train loss against the epoch (top)
     and the per-layer ELRs (bottom), solid for the total and dashed for the individual constraint."""
     elrs = sorted(pairs)
+    if not elrs:
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.text(0.5, 0.5, "this preset trains no individual-constraint runs\n(individual_elrs is empty)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
     fig, axes = plt.subplots(2, len(elrs), figsize=(3.6 * len(elrs) + 1.5, 6.5), sharex=True, squeeze=False)
     for column, elr in enumerate(elrs):
         top, bottom = axes[0, column], axes[1, column]
