@@ -111,21 +111,22 @@ def test_batched_sweep_equals_the_engine_run_by_run(tiny_config, store, fashion_
 
 
 def test_fusing_and_splitting_round_trip_and_the_forward_pass_is_per_model(fashion_mnist):
-    models = [ConvNetSI(4, 3, 1, 10, head_seed=s) for s in range(3)]  # different heads too
+    models = [ConvNetSI(4, 3, 1, 10, head_seed=s).double() for s in range(3)]  # different heads too
     for seed, model in enumerate(models):
         torch.manual_seed(seed)
         with torch.no_grad():
             for p in si_parameters(model).values():
                 p.normal_()
     fused = BatchedConvNetSI.from_models(models)
+    assert fused.features[0].weight.dtype == torch.float64
     for state, model in zip(fused.split(), models):
         for key, value in model.state_dict().items():
             assert torch.equal(state[key], value), key
-    x = (fashion_mnist.train_images[:16].float() / 255 - 0.286) / 0.353
+    x = (fashion_mnist.train_images[:16].double() / 255 - 0.286) / 0.353
     fused.eval()
     logits = fused(x)
     for k, model in enumerate(models):
-        torch.testing.assert_close(logits[k], model.eval()(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(logits[k], model.eval()(x), rtol=1e-12, atol=1e-12)
 
 
 def test_what_cannot_be_batched_is_refused_in_one_line(tiny_config):

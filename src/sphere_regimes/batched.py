@@ -81,9 +81,10 @@ class BatchedConvNetSI(nn.Module):
     @classmethod
     def from_models(cls, models: Sequence[nn.Module]) -> BatchedConvNetSI:
         """The fused network of ``models`` (ConvNetSI without affine BN, one architecture), with
-        their weights and BN statistics; the result is on the CPU in float32 unless moved."""
+        their weights and BN statistics, on the device and in the dtype of the first model."""
         shapes = _architecture(models)
-        fused = cls(len(models), *shapes)
+        first = models[0].features[0].weight
+        fused = cls(len(models), *shapes).to(first.device, first.dtype)
         fused.load_state_dict(fuse_state_dicts([m.state_dict() for m in models]))
         return fused
 
