@@ -22,6 +22,18 @@ def test_status_before_and_after_a_sweep(tiny_preset, capsys):
     assert regimes[0] in ("1", "2") and regimes[1] == "3"  # ELR 1.0 is a random walk at once
 
 
+def test_status_shows_runs_too_short_to_classify_without_a_regime(tiny_preset, capsys):
+    presets = paths.PRESETS_DIR
+    short = (presets / "tiny.yaml").read_text().replace("dense_metric_epochs: 3", "dense_metric_epochs: 1")
+    (presets / "short.yaml").write_text(short)  # full metrics at epochs 1 and 3 only: too few for a regime
+    assert main(["sweep", "short", "--workers", "1"]) == 0
+    assert main(["status", "short"]) == 0
+    table = capsys.readouterr().out
+    rows = [line.split() for line in table.splitlines() if line.startswith("02_three_regimes")]
+    assert [row[2:5] for row in rows] == [["done", "3/3", "convnet_si-2"]] * 2  # no regime column value
+    assert "2 done" in table
+
+
 def test_unknown_preset_is_a_one_line_error(capsys):
     assert main(["status", "no-such-preset"]) == 2
     error = capsys.readouterr().err.strip()

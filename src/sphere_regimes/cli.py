@@ -60,8 +60,12 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{row['notebook']:<20} {row['run']:<16} {row['state']:<11} {row['epochs']:>9} {regime:>6}  "
               f"{row['label']}")
     counts = Counter(row["state"] for row in rows)
-    print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {plans.preset_store(args.preset).root}: "
+    store = plans.preset_store(args.preset)
+    print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {store.root}: "
           + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    note = plans.other_format_note(store)
+    if note:
+        print(note)
     return 0
 
 

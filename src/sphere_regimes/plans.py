@@ -21,12 +21,12 @@ from typing import Any
 import torch
 
 from . import paths
-from .config import RunConfig
+from .config import STORE_FORMAT, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, RunResult, load, run
 from .regimes import classify
-from .presets import PresetError, load_preset, resolved_params
-from .store import RunStore
+from .presets import PresetError, load_preset, resolved_params, where
+from .store import RunStore, StoreError
 
 Plan = Callable[[dict[str, Any]], list[RunConfig]]
 PLANS: dict[str, Plan] = {}
@@ -45,9 +45,19 @@ def register(notebook: str) -> Callable[[Plan], Plan]:
 
 
 def planned_runs(preset: str) -> dict[str, list[RunConfig]]:
-    """Every notebook's planned runs under ``preset``."""
+    """Every notebook's planned runs under ``preset``; a value that makes an invalid run (an ELR
+    <= 0, zero epochs, an unknown dataset) is a :class:`PresetError` naming the preset file."""
     notebooks = load_preset(preset)["notebooks"]
-    return {name: plan(resolved_params(preset, name)) for name, plan in PLANS.items() if name in notebooks}
+    planned = {}
+    for name, plan in PLANS.items():
+        if name not in notebooks:
+            continue
+        params = resolved_params(preset, name)
+        try:
+            planned[name] = plan(params)
+        except ValueError as error:
+            raise PresetError(f"{where(preset, name)}: {error}; fix the preset") from None
+    return planned
 
 
 COMMITTED_PRESET = "cpu"
@@ -71,6 +81,9 @@ def compute(preset: str, store: RunStore | None = None, workers: int = 1) -> lis
     CPU two single-thread runs beat one two-thread run); runs are handed out in plan order.
     """
     store = store if store is not None else preset_store(preset)
+    note = other_format_note(store)
+    if note:
+        print(note, flush=True)
     failed: dict[str, RunConfig] = {}
     while True:
         unique = {c.run_id: c for configs in planned_runs(preset).values() for c in configs}
@@ -81,6 +94,18 @@ def compute(preset: str, store: RunStore | None = None, workers: int = 1) -> lis
             return list(failed.values())
         for config in _compute_pass(todo, store, workers):
             failed[config.run_id] = config
+
+
+def other_format_note(store: RunStore) -> str:
+    """A line about the store's runs written by another store format (an older or newer version of
+    this package); they are never read, as the format is part of every run id. Empty if none."""
+    others = store.other_format_runs()
+    if not others:
+        return ""
+    formats = sorted({str(f) for f in others.values()})
+    return (f"note: {len(others)} run folder(s) in {store.root} hold store format {', '.join(formats)}, not this "
+            f"version's format {STORE_FORMAT} (e.g. {next(iter(others)).name}); this version ignores them and "
+            "computes its own runs: delete them, or read them with the package version that wrote them")
 
 
 def _compute_pass(todo: list[RunConfig], store: RunStore, workers: int) -> list[RunConfig]:
@@ -138,10 +163,18 @@ def run_states(preset: str, store: RunStore | None = None) -> list[dict[str, Any
             finished = load(config, store)
             regime = None
             if finished is not None and config.is_sphere and status.status == "done":
-                regime = classify(finished.metrics, DATASET_INFO[config.dataset].num_classes)
+                regime = _regime(finished)
             rows.append({"notebook": notebook, "run": config.run_id, "label": config.label(), "state": state,
                          "epochs": f"{status.epochs_done if status else 0}/{config.epochs}", "regime": regime})
     return rows
+
+
+def _regime(result: RunResult) -> int | None:
+    """The regime of a finished run, or ``None`` for a run with too few evaluated epochs to tell."""
+    try:
+        return classify(result.metrics, DATASET_INFO[result.config.dataset].num_classes)
+    except ValueError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{notebook}: {len(configs)} runs")
             return 0
         failed = compute(args.preset, workers=args.workers)
-    except (PresetError, DataNotFoundError, ValueError) as error:
+    except (PresetError, DataNotFoundError, ValueError, StoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 1 if failed else 0
