@@ -1,8 +1,8 @@
 """The run plans of the book's chapters: which :class:`RunConfig` each chapter reads.
 
 Each plan is a function of the chapter's notebook parameters (as a preset sets them) and is
-registered under the notebook's name, so that ``make book`` (``python -m sphere_regimes.plans
-compute PRESET``) trains exactly what the chapters will read. Notebooks call
+registered under the notebook's name, so that ``make book`` (``sphere-regimes sweep PRESET``)
+trains exactly what the chapters will read. Notebooks call
 :func:`sphere_regimes.plans.load_results` with their own parameters and never train.
 """
 
