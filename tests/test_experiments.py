@@ -9,7 +9,7 @@ import pytest
 from sphere_regimes import plans
 
 
-@pytest.mark.parametrize("tiny_preset", [1], indirect=True)  # one bisection round
+@pytest.mark.parametrize("tiny_preset", [{"bisection_steps": 1}], indirect=True)  # one bisection round
 def test_bisection_is_planned_once_the_grid_is_stored_and_compute_runs_it(tiny_preset):
     def planned_elrs() -> list[float]:
         return [c.elr for c in plans.planned_runs(tiny_preset)["02_three_regimes"]]
