@@ -20,7 +20,7 @@ LIBRARY := $(shell find src/sphere_regimes -name '*.py')
 RESULTS := $(if $(filter cpu,$(PRESET)),results,$(OUT)/results)
 export SPHERE_REGIMES_RESULTS := $(CURDIR)/$(RESULTS)
 STORE_FILES := $(wildcard $(RESULTS)/*/status.json)
-WORKERS ?= 2
+WORKERS ?=  # parallel training processes; empty: one single-thread process per core
 # Keep Jupyter, IPython, matplotlib and torch caches inside the build (hermetic runs).
 ENV_DIR := $(CURDIR)/_work/env
 export IPYTHONDIR := $(ENV_DIR)/ipython
@@ -62,8 +62,8 @@ browser:  ## headless Chromium for the book's browser test (Debian package as ro
 demo: data  ## a small ELR sweep on real Fashion-MNIST that prints a regime table
 	$(VENV)/bin/sphere-regimes demo
 
-runs: data  ## compute the runs the PRESET's chapters need and the store lacks
-	$(PY) -m sphere_regimes.plans compute $(PRESET) --workers $(WORKERS)
+runs: data  ## compute the runs the PRESET's chapters need and the store lacks (sphere-regimes sweep)
+	$(VENV)/bin/sphere-regimes sweep $(PRESET) $(if $(WORKERS),--workers $(WORKERS))
 
 $(OUT)/notebooks/%.ipynb: notebooks/%.py presets/$(PRESET).yaml $(LIBRARY) $(STORE_FILES) | $(STAMP)
 	@mkdir -p $(@D) $(ENV_DIR)
