@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,9 +129,13 @@ def ray_cluster() -> Iterator[tuple[str, int, dict[str, str]]]:
     # of its own (else Ray picks up ~/.ray/auth_token, which a driver given an address does not).
     cluster_env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
                    "RAY_worker_niceness": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    # Its files in a folder of its own (short: Ray's socket paths must fit in 107 characters), not in
+    # /tmp/ray, where `ray start` would leave the address of a dead cluster for the next ray.init().
+    temp_dir = tempfile.mkdtemp(prefix="ray-")
     ray = Path(sys.executable).with_name("ray")
     start = subprocess.Popen([str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                              "--include-dashboard=false", "--disable-usage-stats", "--num-cpus=2"],
+                              "--include-dashboard=false", "--disable-usage-stats", "--num-cpus=2",
+                              f"--temp-dir={temp_dir}"],
                              env={**os.environ, **cluster_env}, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -137,11 +143,14 @@ def ray_cluster() -> Iterator[tuple[str, int, dict[str, str]]]:
         assert start.returncode == 0, output
         yield f"127.0.0.1:{port}", start.pid, cluster_env
     finally:
-        for process in _session_processes(start.pid):
+        processes = _session_processes(start.pid)
+        for process in processes:
             try:
                 process.kill()
             except psutil.NoSuchProcess:
                 continue
+        psutil.wait_procs(processes, timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _listening_addresses(session: int) -> set[str]:

@@ -201,13 +201,14 @@ def import_ray(address: str | None) -> ModuleType:
 
 
 def _ray_init(ray: ModuleType, address: str | None, executor: Executor) -> None:
-    """Connect to the cluster at ``address``, or start a Ray instance on 127.0.0.1 with
-    ``workers * threads`` CPUs; a driver of a cluster on loopback stays on loopback."""
+    """Connect to the cluster at ``address``, or start a new Ray instance on 127.0.0.1 with
+    ``workers * threads`` CPUs (never one found running: ``address="local"``); a driver of a cluster on
+    loopback stays on loopback."""
     import logging
 
     common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
-        ray.init(num_cpus=executor.workers * executor.threads, include_dashboard=False,
+        ray.init(address="local", num_cpus=executor.workers * executor.threads, include_dashboard=False,
                  _node_ip_address="127.0.0.1", **common)
         return
     loopback = {"_node_ip_address": "127.0.0.1"} if is_loopback(address) else {}
