@@ -138,7 +138,7 @@ def time_text(row) -> str:
         reached = f"first within {100 * tolerance:.0f}% at epoch {row.first_epoch:.0f}, outside again at the end"
     else:
         reached = f"within {100 * tolerance:.0f}% from epoch {row.settled_epoch:.0f} on (first at {row.first_epoch:.0f})"
-    return f"lr {row.lr:g}, wd {row.weight_decay:g}: {reached}; 1/(2 lr·wd) = {row.relaxation_epochs:.2g} epochs"
+    return f"lr {row.lr:g}, wd {row.weight_decay:g}: {reached} (1/(2 lr·wd) = {row.relaxation_epochs:.2g} epochs)"
 
 
 glue("equilibrium_times_md", Markdown("; ".join(time_text(row) for row in summary[summary["model"] == "convnet_si"]

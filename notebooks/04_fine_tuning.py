@@ -167,6 +167,7 @@ constant_best = references[f"best constant ELR ({best_elr:g}), last epochs"]
 regime2 = sorted(e for e, r in per_pretrain["map_regime"].items() if r == 2)
 low_regime2 = regime2[:max(1, (len(regime2) + 1) // 2)]
 gain = per_pretrain["pretrained_error"] - per_pretrain["finetuned_error"]
+advantage = constant_best - best_tuned["finetuned_error"]
 
 
 def mean_over(regime: int, column: pd.Series) -> float:
@@ -187,7 +188,7 @@ claims = {
                 + (f", {'inside' if best_tuned_elr in low_regime2 else 'outside'} the low half of regime 2 "
                    f"(ELRs {', '.join(f'{e:g}' for e in low_regime2)})" if regime2 else " (the grid has no regime-2 ELR)")
                 + f". The best constant-ELR run reaches {100 * constant_best:.2f}% (ELR {best_elr:g}): fine-tuning is "
-                f"{100 * (constant_best - best_tuned['finetuned_error']):+.2f} points better, and "
+                f"{100 * abs(advantage):.2f} points {'better' if advantage > 0 else 'worse'}, and "
                 + ("every seed" if best_tuned["finetuned_max"] < constant_best else "not every seed")
                 + " beats it."),
     "regime1_md": (f"Fine-tuning lowers the test error of regime-1 pre-training by {points(mean_over(1, gain), ' points')} "
