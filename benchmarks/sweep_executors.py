@@ -64,10 +64,11 @@ def main() -> None:
         for workers in (1, 2):
             seconds, runs = timed_sweep(args.preset, Path(scratch) / f"local{workers}",
                                         sweep.Executor("local", workers=workers))
-            print(f"local, {workers} worker{'s' if workers > 1 else ''}:  {seconds:7.1f} s  ({runs} runs)", flush=True)
+            label = f"local, {workers} worker{'s' if workers > 1 else ''}:"
+            print(f"{label:<19}{seconds:7.1f} s  ({runs} runs)", flush=True)
         if not args.skip_ray:
             total, overhead, runs = timed_ray_sweep(args.preset, Path(scratch) / "ray")
-            print(f"Ray, 2 CPUs:        {total:7.1f} s  ({runs} runs; {overhead:.1f} s of it to start and stop "
+            print(f"{'Ray, 2 CPUs:':<19}{total:7.1f} s  ({runs} runs; {overhead:.1f} s of it to start and stop "
                   "the Ray instance)", flush=True)
 
 

@@ -241,12 +241,16 @@ def ray_task(config: RunConfig, root: str, threads: int) -> Outcome:
 @contextlib.contextmanager
 def connected(executor: Executor) -> Iterator[None]:
     """Hold a ray executor's connection (or the Ray instance it starts) across several :func:`execute`
-    calls, such as the passes of a boundary search; nothing to hold for a local executor."""
+    calls, such as the passes of a boundary search. Nothing to hold for a local executor, nor inside
+    an open connection."""
     if executor.kind != "ray":
         yield
         return
     address = ray_address(executor)
     ray = import_ray(address)
+    if ray.is_initialized():
+        yield
+        return
     _ray_init(ray, address, executor)
     try:
         yield
@@ -255,30 +259,27 @@ def connected(executor: Executor) -> Iterator[None]:
 
 
 def _ray_outcomes(todo: list[RunConfig], root: Path, executor: Executor) -> Iterator[Outcome]:
-    """Runs as Ray tasks, through the connection of :func:`connected` or one of their own."""
-    ray = import_ray(ray_address(executor))
-    if not ray.is_initialized():
-        with connected(executor):
-            yield from _ray_outcomes(todo, root, executor)
-        return
-    pending: dict[Any, RunConfig] = {}
-    try:
+    """Runs as Ray tasks, on the connection of an enclosing :func:`connected` or on one of their own."""
+    with connected(executor):
+        ray = import_ray(ray_address(executor))
         task = ray.remote(max_retries=executor.max_retries, retry_exceptions=False)(ray_task)
         gpus = ray.cluster_resources().get("GPU", 0)
-        for config in todo:
-            resources = _ray_resources(config, executor.threads, gpus)
-            pending[task.options(**resources).remote(config, str(root), executor.threads)] = config
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            config = pending.pop(ready[0])
-            try:
-                yield ray.get(ready[0])
-            except ray.exceptions.RayError as error:
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                yield Outcome(config, "failed", f"Ray task failed: {reason}")
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+        pending: dict[Any, RunConfig] = {}
+        try:
+            for config in todo:
+                resources = _ray_resources(config, executor.threads, gpus)
+                pending[task.options(**resources).remote(config, str(root), executor.threads)] = config
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                config = pending.pop(ready[0])
+                try:
+                    yield ray.get(ready[0])
+                except ray.exceptions.RayError as error:
+                    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    yield Outcome(config, "failed", f"Ray task failed: {reason}")
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
 
 
 # -- progress ---------------------------------------------------------------------------
