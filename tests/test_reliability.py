@@ -7,7 +7,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
