@@ -74,12 +74,10 @@ def compare(stored: pd.DataFrame, rerun: pd.DataFrame, rtol: float) -> tuple[str
 def sample_runs(results: list[RunResult], count: int) -> list[RunResult]:
     """Up to ``count`` finished runs, one per regime first (lowest ELR of each), then spread over the rest."""
     finished = sorted((r for r in results if r.status.status == "done"), key=lambda r: (r.config.elr or 0, r.config.seed))
-    chosen: dict[str, RunResult] = {}
-    for regime in (1, 2, 3):
-        match = next((r for r in finished if r.config.is_sphere
-                      and classify(r.metrics, DATASET_INFO[r.config.dataset].num_classes) == regime), None)
-        if match is not None and len(chosen) < count:
-            chosen[match.config.run_id] = match
+    first_of_regime: dict[int, RunResult] = {}
+    for result in (r for r in finished if r.config.is_sphere):  # each run classified once
+        first_of_regime.setdefault(classify(result.metrics, DATASET_INFO[result.config.dataset].num_classes), result)
+    chosen = {r.config.run_id: r for _, r in sorted(first_of_regime.items())[:count]}
     for index in np.linspace(0, len(finished) - 1, num=min(count, len(finished))).round().astype(int):
         if len(chosen) < count:
             chosen.setdefault(finished[index].config.run_id, finished[index])
