@@ -20,7 +20,7 @@ LIBRARY := $(shell find src/sphere_regimes -name '*.py')
 RESULTS := $(if $(filter cpu,$(PRESET)),results,$(OUT)/results)
 export SPHERE_REGIMES_RESULTS := $(CURDIR)/$(RESULTS)
 STORE_FILES := $(wildcard $(RESULTS)/*/status.json)
-WORKERS ?= 2
+WORKERS ?=  # parallel training processes; empty: one single-thread process per core
 VERIFY_RUNS ?= 3
 VERIFY_EPOCHS ?= 2
 # Keep Jupyter, IPython, matplotlib and torch caches inside the build (hermetic runs).
@@ -64,8 +64,8 @@ browser:  ## headless Chromium for the book's browser test (Debian package as ro
 demo: data  ## a small ELR sweep on real Fashion-MNIST that prints a regime table
 	$(VENV)/bin/sphere-regimes demo
 
-runs: data  ## compute the runs the PRESET's chapters need and the store lacks
-	$(PY) -m sphere_regimes.plans compute $(PRESET) --workers $(WORKERS)
+runs: data  ## compute the runs the PRESET's chapters need and the store lacks (sphere-regimes sweep)
+	$(VENV)/bin/sphere-regimes sweep $(PRESET) $(if $(WORKERS),--workers $(WORKERS))
 
 verify: data  ## re-execute VERIFY_RUNS stored runs of PRESET for their first epochs and compare with the store
 	$(PY) -m sphere_regimes.verify $(PRESET) --runs $(VERIFY_RUNS) --epochs $(VERIFY_EPOCHS)

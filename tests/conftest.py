@@ -55,7 +55,7 @@ notebooks:
   02_three_regimes:
     train_size: 256
     width: 2
-    epochs: 3
+    epochs: {epochs}
     dense_metric_epochs: 3
     sharpness_every: 0
     elrs: [0.01, 1.0]
@@ -68,11 +68,13 @@ notebooks:
 @pytest.fixture
 def tiny_preset(tmp_path, monkeypatch, fashion_mnist, request) -> str:
     """A preset "tiny" (ELRs 0.01 and 1.0, 3 epochs of a width-2 net on 256 images) in a scratch
-    presets folder, with its own result store; ``bisection_steps`` from ``request.param`` (default 0)."""
+    presets folder, with its own result store, also for subprocesses (environment variables);
+    ``request.param`` may change ``bisection_steps`` (default 0) and ``epochs``."""
     presets = tmp_path / "presets"
     presets.mkdir()
-    steps = getattr(request, "param", 0)
-    (presets / "tiny.yaml").write_text(TINY_THREE_REGIMES.format(bisection_steps=steps))
+    settings = {"bisection_steps": 0, "epochs": 3, **getattr(request, "param", {})}
+    (presets / "tiny.yaml").write_text(TINY_THREE_REGIMES.format(**settings))
     monkeypatch.setattr(paths, "PRESETS_DIR", presets)
+    monkeypatch.setenv("SPHERE_REGIMES_PRESETS", str(presets))
     monkeypatch.setenv("SPHERE_REGIMES_RESULTS", str(tmp_path / "results"))
     return "tiny"

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from sphere_regimes import engine, paths, run
+from sphere_regimes import store as store_module
 from sphere_regimes.data import DeviceData
 from sphere_regimes.engine import RunFailedError
 from sphere_regimes.metrics import train_mode_pass
@@ -143,6 +144,44 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tiny_config, t
     run(config, killed)
     assert _files(clean, config) == _files(killed, config)
     assert not list(killed.run_dir(config).glob("*.tmp")) and not list(killed.run_dir(config).glob(".*.tmp"))
+
+
+def test_a_run_is_marked_running_before_its_metrics_change_and_its_ending_status_is_written_last(
+        tiny_config, store, monkeypatch):
+    """The writer's half of the store's read protocol: no reader sees an ended status beside
+    changing metrics, and nothing is written after the status that ends a run."""
+    run(tiny_config, store)
+    (store.run_dir(tiny_config) / "resume.pt").unlink()  # the extension restarts at epoch 0: metrics.csv shrinks
+    writes = []
+    write = store_module.atomic_write_bytes
+
+    def record(path, payload):
+        writes.append((path.name, store.status(tiny_config).status))
+        write(path, payload)
+
+    monkeypatch.setattr(store_module, "atomic_write_bytes", record)
+    run(tiny_config.replace(epochs=3), store)
+    assert {status for name, status in writes if name == "metrics.csv"} == {"running"}
+    assert [name for name, _ in writes[-2:]] == ["timing.json", "status.json"]
+
+
+def test_a_reader_never_mixes_two_versions_of_a_run_being_extended(tiny_config, store, monkeypatch):
+    """``load`` without the lock while another process extends the run between its reads of the
+    status and of the metrics: it gets the run as it ended, not a checksum error or a mixed table."""
+    short = run(tiny_config, store)
+    metrics_csv = store.run_dir(tiny_config) / "metrics.csv"
+    read_bytes, extended = Path.read_bytes, []
+
+    def extend_then_read(path):
+        if path == metrics_csv and not extended:
+            extended.append(path)
+            run(tiny_config.replace(epochs=3), store)  # "another process", right after the reader took the status
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", extend_then_read)
+    again = engine.load(tiny_config, store)
+    assert extended and again.status.epochs_done == 3
+    pd.testing.assert_frame_equal(again.metrics, short.metrics)
 
 
 def test_a_second_process_waits_for_the_run_lock(tiny_config, store):

@@ -1,15 +1,19 @@
-"""Run plans that depend on the store: the boundary search bisects where the regime changes."""
+"""Run plans: the boundary search bisects where the regime changes; the conventional-training grid shares
+lr x wd; fine-tuning starts from the three-regimes chapter's stored runs."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 
-from sphere_regimes import experiments, plans
+from sphere_regimes import experiments, paths, plans
+from sphere_regimes.conventional import intrinsic_lr
+from sphere_regimes.presets import resolved_params
 
 
-@pytest.mark.parametrize("tiny_preset", [1], indirect=True)  # one bisection round
+@pytest.mark.parametrize("tiny_preset", [{"bisection_steps": 1}], indirect=True)  # one bisection round
 def test_bisection_is_planned_once_the_grid_is_stored_and_compute_runs_it(tiny_preset):
     def planned_elrs() -> list[float]:
         return [c.elr for c in plans.planned_runs(tiny_preset)["02_three_regimes"]]
@@ -33,3 +37,70 @@ def test_individual_constraint_runs_pair_with_grid_runs_of_the_first_seed():
     assert run.replace(constraint="total") == twin  # nothing else differs from its total-constraint twin
     with pytest.raises(ValueError, match="not in the grid"):
         experiments.individual_constraint_runs({**params, "individual_elrs": [0.5]})
+
+
+CHAPTERS = """description: "tiny versions of the conventional-training and fine-tuning chapters, for tests"
+notebooks:
+  02_three_regimes:
+    train_size: 256
+    width: 2
+    epochs: 3
+    dense_metric_epochs: 3
+    sharpness_every: 0
+    elrs: [0.01, 1.0]
+    seeds: [0]
+  {chapter}
+"""
+CONVENTIONAL = """03_conventional_training:
+    train_size: 256
+    width: {width}
+    epochs: 3
+    lrs: [0.1, 0.3, 1.0]
+    weight_decays: [0.001, 0.003, 0.01]
+    af_pairs: [[0.1, 0.001]]
+    seeds: [0, 1]"""
+FINE_TUNING = """04_fine_tuning:
+    finetune_elr: 0.001
+    finetune_epochs: 2"""
+
+
+@pytest.fixture
+def chapter_preset(tiny_preset, monkeypatch):
+    """Write preset "tiny" with the three-regimes chapter's tiny grid and one more chapter; returns its name."""
+    def write(chapter: str) -> str:
+        (paths.PRESETS_DIR / "tiny.yaml").write_text(CHAPTERS.format(chapter=chapter))
+        return tiny_preset
+    return write
+
+
+def test_conventional_grid_shares_lr_wd_and_adds_the_af_pairs(chapter_preset):
+    configs = plans.planned_runs(chapter_preset(CONVENTIONAL.format(width=2)))["03_conventional_training"]
+    assert len(configs) == 2 * (9 + 1)
+    assert all(c.optimizer == "sgd" and c.momentum == 0 and c.elr is None for c in configs)
+    si = [c for c in configs if c.model == "convnet_si" and c.seed == 0]
+    products = Counter(intrinsic_lr(c.lr, c.weight_decay) for c in si)
+    assert {p: n for p, n in products.items() if n > 1} == {3e-4: 2, 1e-3: 2, 3e-3: 2}
+    assert max(products) / min(products) == pytest.approx(100)
+    af = [c for c in configs if c.model == "convnet_af"]
+    assert [(c.lr, c.weight_decay, c.seed) for c in af] == [(0.1, 0.001, 0), (0.1, 0.001, 1)]
+    assert len({c.run_id for c in configs}) == len(configs)
+
+
+def test_conventional_chapter_must_train_the_three_regimes_network(chapter_preset):
+    with pytest.raises(ValueError, match=r"same network on the same data, but \['width'\] differ"):
+        plans.planned_runs(chapter_preset(CONVENTIONAL.format(width=4)))
+
+
+def test_fine_tuning_starts_from_the_three_regimes_runs_once_they_are_stored(chapter_preset):
+    preset = chapter_preset(FINE_TUNING)
+    planned = plans.planned_runs(preset)
+    pretraining = planned["04_fine_tuning"]
+    assert [c.run_id for c in pretraining] == [c.run_id for c in planned["02_three_regimes"]]  # nothing new
+    assert plans.compute(preset) == []  # pre-training, then (planned again) fine-tuning from its end points
+    tuned = [c for c in plans.planned_runs(preset)["04_fine_tuning"] if c.init_from is not None]
+    assert [c.init_from for c in tuned] == [c.run_id for c in pretraining]
+    assert all(c.elr == 0.001 and c.epochs == 2 and c.dense_metric_epochs == 2 for c in tuned)
+    results = {r.config.run_id: r for r in plans.load_results("04_fine_tuning", resolved_params(preset, "04_fine_tuning"))}
+    for config in tuned:
+        start, end = results[config.run_id].metrics.loc[0], results[config.init_from].final
+        assert start["train_loss"] == pytest.approx(end["train_loss"], rel=1e-5)  # the pre-training end point

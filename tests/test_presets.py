@@ -55,8 +55,9 @@ def test_unknown_preset_and_bad_yaml(tmp_path, monkeypatch):
         load_preset("huge")
     monkeypatch.setattr(paths, "PRESETS_DIR", Path(tmp_path))
     (tmp_path / "broken.yaml").write_text("notebooks: [unclosed\n")
-    with pytest.raises(PresetError, match="not valid YAML"):
+    with pytest.raises(PresetError, match="broken.yaml is not valid YAML at line 2, column 1: ") as caught:
         load_preset("broken")
+    assert "\n" not in str(caught.value)  # one line, not PyYAML's multi-line report
     (tmp_path / "odd.yaml").write_text("notebook: {}\n")
     with pytest.raises(PresetError, match="unknown top-level key"):
         load_preset("odd")

@@ -6,9 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sphere_regimes import RunConfig
+from sphere_regimes.engine import RunResult
 from sphere_regimes.regimes import (
-    RegimeRule, classify, decay_exponent, grid_boundaries, late_angle_deg, representative_elrs, seed_band,
+    RegimeRule, classify, decay_exponent, fine_tuning_summary, grid_boundaries, late_angle_deg, regime_at,
+    regime_map, representative_elrs, seed_band, tail_mean,
 )
+from sphere_regimes.store import RunStatus
 
 
 def _table(loss, error, angle, epochs=None) -> pd.DataFrame:
@@ -84,3 +88,44 @@ def test_seed_band_keeps_epochs_every_seed_has():
 def test_representative_elrs_are_the_median_of_each_regime():
     regime_of = {1e-4: 1, 2e-4: 1, 5e-4: 1, 1e-3: 2, 2e-3: 2, 1e-2: 3}
     assert representative_elrs(regime_of) == [2e-4, 2e-3, 1e-2]
+
+
+MAP = pd.DataFrame({"elr": [1e-3] * 2 + [2e-3] * 2 + [5e-3] * 2 + [1e-2] * 2, "regime": [1, 1, 2, 1, 2, 2, 3, 3]})
+
+
+def test_regime_map_cuts_at_geometric_midpoints():
+    boundaries, spans = regime_map(MAP)  # majority with ties to the higher regime: 1, 2, 2, 3
+    assert boundaries == pytest.approx([np.sqrt(1e-3 * 2e-3), np.sqrt(5e-3 * 1e-2)])
+    assert spans == [1, 2, 3]
+    assert regime_at(MAP, 1.4e-3) == 1 and regime_at(MAP, 1.42e-3) == 2  # sqrt(2) x 1e-3 = 1.414e-3
+    assert regime_at(MAP, 1e-6) == 1 and regime_at(MAP, 1.0) == 3  # beyond the grid: its ends
+    with pytest.raises(ValueError, match="ELR must be > 0"):
+        regime_at(MAP, 0.0)
+
+
+def test_tail_mean_takes_the_evaluated_epochs_of_the_last_window():
+    epochs = [0, *range(1, 21), *range(25, 151, 5)]
+    table = pd.DataFrame({"test_error": np.asarray(epochs, dtype=float)}, index=pd.Index(epochs, name="epoch"))
+    table = table.reindex(pd.RangeIndex(151, name="epoch"))
+    assert tail_mean(table, "test_error", 10) == 147.5  # epochs 145 and 150 are evaluated in (140, 150]
+    assert tail_mean(table, "test_error", 1) == 150.0
+
+
+def _finished(config: RunConfig, test_error: list[float]) -> RunResult:
+    n = len(test_error)
+    table = pd.DataFrame({"test_error": test_error, "train_loss": np.linspace(1.0, 0.5, n),
+                          "train_error": np.full(n, 0.2), "angle_epoch_deg": np.r_[np.nan, np.full(n - 1, 0.1)]},
+                         index=pd.RangeIndex(n, name="epoch"))
+    return RunResult(config, RunStatus("done", n - 1), table)
+
+
+def test_fine_tuning_summary_pairs_each_run_with_its_pre_training():
+    pre = _finished(RunConfig(elr=1e-2, epochs=5), [0.9, 0.5, 0.4, 0.3, 0.4, 0.3])
+    tuned = _finished(RunConfig(elr=1e-4, epochs=4, init_from=pre.config.run_id), [0.35, 0.2, 0.15, 0.12, 0.1])
+    table = fine_tuning_summary([tuned, pre], average_epochs=2)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row["pretrain_elr"], row["finetune_elr"], row["pretrain_regime"]) == (1e-2, 1e-4, 1)
+    assert row["pretrained_error"] == pytest.approx(0.35) and row["finetuned_error"] == pytest.approx(0.11)
+    with pytest.raises(ValueError, match="pre-training run .* is not among the results"):
+        fine_tuning_summary([tuned], average_epochs=2)

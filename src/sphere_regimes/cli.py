@@ -1,23 +1,30 @@
 """Command line.
 
 * ``sphere-regimes demo``: train a small ELR sweep and print its regime table;
-* ``sphere-regimes sweep PRESET``: compute every run the preset's chapters need (parallel workers);
-* ``sphere-regimes status PRESET``: a table of those runs (done, running, interrupted, failed, missing).
+* ``sphere-regimes run``: train one run, given by flags or as a preset's planned run;
+* ``sphere-regimes sweep PRESET``: compute every run the preset's chapters need, with parallel local
+  processes or on a Ray cluster (:mod:`sphere_regimes.sweep`);
+* ``sphere-regimes status PRESET``: a table of those runs (done, diverged, running, interrupted,
+  failed, missing) and their regimes.
+
+Errors are one line on stderr with exit status 2; Ctrl-C stops with exit status 130, and the same
+command started again resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
 
 import torch
 
-from . import paths, plans
-from .config import RunConfig
+from . import paths, plans, sweep
+from .config import DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
-from .engine import run
+from .engine import RunFailedError, resolve_device, run
 from .presets import PresetError
 from .regimes import REGIME_NAMES, classify
 from .store import RunStore, StoreError
@@ -47,21 +54,106 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = _run_config(args)
+    store = _run_store(args)
+    print(f"{config.label()} (run {config.run_id}), {config.epochs} epochs on {resolve_device(config.device)}, "
+          f"store {store.root}", flush=True)
+    result = run(config, store)
+    status = result.status
+    if status.status == "diverged":
+        print(f"diverged at epoch {status.diverged_epoch} (the loss became NaN or inf)")
+        return 0
+    final = result.final
+    print(f"epoch {status.epochs_done}: train loss {final['train_loss']:.4g}, test error {final['test_error']:.3f}, "
+          f"effective gradient {final['effective_grad_norm']:.3g}, {final['angle_epoch_deg']:.1f} deg/epoch")
+    if config.is_sphere:
+        try:
+            regime = classify(result.metrics, DATASET_INFO[config.dataset].num_classes)
+            print(f"regime {regime} ({REGIME_NAMES[regime]}) at a budget of {config.epochs} epochs")
+        except ValueError as error:
+            print(f"regime: not labelled ({error})")
+    return 0
+
+
+_RUN_FIELDS = ("dataset", "model", "width", "depth", "constraint", "grouping", "weight_decay", "momentum", "batch_size",
+               "epochs", "seed", "augment", "dense_metric_epochs", "metric_every", "sharpness_every", "device",
+               "checkpoint_every")
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    """The preset's run ``--run`` (or the defaults of :class:`RunConfig`), changed by the given flags."""
+    if args.elr is not None and args.lr is not None:
+        raise ValueError("--elr trains on the sphere, --lr with plain SGD: give one of them")
+    if args.preset is not None:
+        base = _planned_run(args.preset, args.run)
+    elif args.run is not None:
+        raise ValueError("--run names a run of a preset: add --preset PRESET")
+    elif args.elr is None and args.lr is None:
+        raise ValueError("say how to train: --elr X (on the sphere at a fixed effective learning rate) or --lr X "
+                         "(plain SGD), or --preset PRESET --run RUN_ID for a run that a preset plans")
+    else:
+        base = RunConfig(elr=args.elr) if args.elr is not None else RunConfig(optimizer="sgd", lr=args.lr)
+    changes = {name: getattr(args, name) for name in _RUN_FIELDS if getattr(args, name) is not None}
+    if args.train_size is not None:
+        changes["train_size"] = args.train_size or None
+    if args.elr is not None:
+        changes.update(optimizer="sphere", elr=args.elr, lr=None)
+    elif args.lr is not None:
+        changes.update(optimizer="sgd", lr=args.lr, elr=None)
+    return base.replace(**changes)
+
+
+def _planned_run(preset: str, prefix: str | None) -> RunConfig:
+    """The planned run of ``preset`` whose id starts with ``prefix``."""
+    if prefix is None:
+        raise ValueError(f"--preset {preset} needs --run RUN_ID: one of the run ids that "
+                         f"`sphere-regimes status {preset}` lists")
+    planned = {c.run_id: c for configs in plans.planned_runs(preset).values() for c in configs}
+    matches = [config for run_id, config in planned.items() if run_id.startswith(prefix)]
+    if len(matches) != 1:
+        raise ValueError(f"{'no' if not matches else 'more than one'} planned run of preset {preset!r} has an id "
+                         f"starting with {prefix!r}; `sphere-regimes status {preset}` lists them")
+    return matches[0]
+
+
+def _run_store(args: argparse.Namespace) -> RunStore:
+    if args.results:
+        return RunStore(args.results)
+    if args.preset is not None:
+        return plans.preset_store(args.preset)
+    return RunStore(os.environ.get("SPHERE_REGIMES_RESULTS") or paths.WORK_DIR / "runs")
+
+
 def _sweep(args: argparse.Namespace) -> int:
-    failed = plans.compute(args.preset, workers=args.workers)
+    workers = args.workers or max(sweep.available_cores() // max(args.threads, 1), 1)
+    executor = sweep.Executor(args.executor, workers=workers, threads=args.threads, address=args.address,
+                              max_retries=args.max_retries)
+    failed = plans.compute(args.preset, executor=executor, only=args.only)
+    if failed:
+        print(f"{len(failed)} runs failed; `sphere-regimes status {args.preset}` shows their errors", file=sys.stderr)
     return 1 if failed else 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    rows = plans.run_states(args.preset)
+    rows = plans.run_states(args.preset, only=args.only)
     print(f"{'notebook':<20} {'run':<16} {'state':<11} {'epochs':>9} {'regime':>6}  label")
     for row in rows:
         regime = "" if row["regime"] is None else str(row["regime"])
         print(f"{row['notebook']:<20} {row['run']:<16} {row['state']:<11} {row['epochs']:>9} {regime:>6}  "
               f"{row['label']}")
     counts = Counter(row["state"] for row in rows)
-    print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {plans.preset_store(args.preset).root}: "
+    store = plans.preset_store(args.preset)
+    print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {store.root}: "
           + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    for row in rows:
+        if row["error"]:
+            print(f"failed {row['run']}: {row['error']}")
+    note = plans.other_format_note(store)
+    if note:
+        print(note)
     return 0
 
 
@@ -82,28 +174,100 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--results", default=str(paths.WORK_DIR / "demo-results"),
                       help="result store folder (default: _work/demo-results)")
     demo.set_defaults(handler=_demo)
-    sweep = commands.add_parser("sweep", help="compute every run a preset's chapters need",
-                                description="Train every run that the preset's run plans declare and the store "
-                                            "lacks: finished runs are skipped, interrupted ones resumed.")
-    sweep.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
-    sweep.add_argument("--workers", type=int, default=2,
-                       help="parallel processes of one thread each (default 2: best on a 2-core CPU)")
-    sweep.set_defaults(handler=_sweep)
+    _add_run_parser(commands)
+    sweeper = commands.add_parser(
+        "sweep", help="compute every run a preset's chapters need (in parallel, here or on a Ray cluster)",
+        description="Train every run that the preset's run plans declare and its result store lacks. Finished "
+                    "runs are skipped and interrupted ones resumed, so Ctrl-C is safe: run the same command "
+                    "again to go on. A live line shows runs done, epochs per second and the ETA.",
+        epilog="examples: `sphere-regimes sweep smoke` (seconds); `sphere-regimes sweep cpu --only 02`; "
+               "`sphere-regimes sweep gpu --executor ray --address HEAD_IP:6379` (the store must be on a "
+               "filesystem that every node mounts: set SPHERE_REGIMES_RESULTS)")
+    sweeper.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
+    sweeper.add_argument("--only", metavar="CHAPTER",
+                         help="only this chapter's runs: its notebook name or a prefix such as 02")
+    sweeper.add_argument("--executor", choices=sweep.EXECUTORS, default="local",
+                         help="local: processes on this machine (default); ray: one Ray task per run "
+                              "(pip install 'sphere-regimes[ray]')")
+    sweeper.add_argument("--workers", type=int, default=0, metavar="N",
+                         help="runs at a time: local processes, or the CPUs of a Ray instance started here "
+                              f"(default: one per core / threads, {sweep.available_cores()} here; with one GPU and "
+                              "large models, use 1)")
+    sweeper.add_argument("--threads", type=int, default=1, metavar="N",
+                         help="torch threads per run (default 1: on a 2-core CPU two single-thread runs train "
+                              "1.2-1.4x faster than one two-thread run)")
+    sweeper.add_argument("--address", metavar="HOST:PORT", help="Ray cluster to use, HOST:PORT of its head (default: RAY_ADDRESS, else "
+                                           "a Ray instance started on 127.0.0.1 for this sweep)")
+    sweeper.add_argument("--max-retries", type=int, default=3, metavar="N",
+                         help="Ray: times a run is restarted (from its checkpoint) after its worker died")
+    sweeper.set_defaults(handler=_sweep)
     status = commands.add_parser("status", help="table of a preset's planned runs and their state",
                                  description="List every planned run of the preset with its state (done, "
-                                             "diverged, running, interrupted, failed, missing) and regime.")
+                                             "diverged, running, interrupted, failed, missing), epochs and regime "
+                                             "(1 convergence, 2 chaotic equilibrium, 3 divergence), and the "
+                                             "error of each failed run.")
     status.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
+    status.add_argument("--only", metavar="CHAPTER", help="only this chapter's runs (notebook name or prefix)")
     status.set_defaults(handler=_status)
     return parser
+
+
+def _add_run_parser(commands: argparse._SubParsersAction) -> None:
+    one = commands.add_parser(
+        "run", help="train one run, from flags or a preset's planned run",
+        description="Train one run and print its final metrics and regime. Give --elr (or --lr) and any other "
+                    "flags, or --preset PRESET --run RUN_ID (an id from `sphere-regimes status PRESET`, or its "
+                    "first digits) to train a run that the preset plans; other flags then change it. A run that "
+                    "is in the store is read, an interrupted one resumed, a shorter one extended.",
+        epilog="example: `sphere-regimes run --elr 1e-3 --width 8 --train-size 10000 --epochs 20`")
+    source = one.add_argument_group("which run")
+    source.add_argument("--preset", help="take the run from this preset's plans (see --run)")
+    source.add_argument("--run", metavar="RUN_ID", help="id (or its first digits) of a run the preset plans")
+    data = one.add_argument_group("data and network")
+    data.add_argument("--dataset", choices=DATASETS, help="default fashion_mnist")
+    data.add_argument("--train-size", type=int, metavar="N", help="first N training images (default, or 0: all)")
+    data.add_argument("--model", choices=MODELS, help="default convnet_si (the *_af models need --lr)")
+    data.add_argument("--width", type=int, metavar="N", help="channels of the first conv layer (default 32)")
+    data.add_argument("--depth", type=int, metavar="N", help="ConvNet conv blocks (default 3)")
+    optimizer = one.add_argument_group("optimizer: --elr on the sphere, or --lr for plain SGD")
+    optimizer.add_argument("--elr", type=float, metavar="X", help="effective learning rate on the sphere, lr / ||w||^2")
+    optimizer.add_argument("--constraint", choices=("total", "individual"),
+                           help="sphere: fix the total norm (default) or each layer's/filter's")
+    optimizer.add_argument("--grouping", choices=("layer", "filter"), help="individual constraint: per layer "
+                                                                           "(default) or per filter")
+    optimizer.add_argument("--lr", type=float, metavar="X", help="plain SGD learning rate")
+    optimizer.add_argument("--weight-decay", type=float, metavar="X", help="SGD: L2 coefficient (default 0)")
+    optimizer.add_argument("--momentum", type=float, metavar="X", help="SGD: heavy-ball momentum (default 0)")
+    schedule = one.add_argument_group("schedule")
+    schedule.add_argument("--epochs", type=int, metavar="N", help="epochs to train (default 1)")
+    schedule.add_argument("--batch-size", type=int, metavar="N", help="default 128")
+    schedule.add_argument("--seed", type=int, metavar="N", help="init and batch-order seed (default 0)")
+    schedule.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                          help="random crop and flip (default off)")
+    schedule.add_argument("--dense-metric-epochs", type=int, metavar="N",
+                          help="full metrics every epoch up to this one (default 20) ...")
+    schedule.add_argument("--metric-every", type=int, metavar="N", help="... then every this many epochs (default 1)")
+    schedule.add_argument("--sharpness-every", type=int, metavar="N", help="Hutchinson sharpness every N epochs (default 0: never)")
+    execution = one.add_argument_group("execution")
+    execution.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1, ...")
+    execution.add_argument("--checkpoint-every", type=int, metavar="N", help="resume checkpoint every N epochs (default 1)")
+    execution.add_argument("--threads", type=int, metavar="N", default=0, help="torch threads (default: torch's choice)")
+    execution.add_argument("--results", help="result store folder (default: the preset's store with --preset, "
+                                             "else SPHERE_REGIMES_RESULTS or _work/runs)")
+    one.set_defaults(handler=_run)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, DataNotFoundError, StoreError, PresetError) as error:
+    except (ValueError, DataNotFoundError, StoreError, PresetError, RunFailedError, sweep.SweepError) as error:
         print(f"sphere-regimes: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nsphere-regimes: interrupted. Finished runs are kept; run the same command again to resume the "
+              "others from their last checkpoint.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -66,19 +66,19 @@ def run(config: RunConfig, store: RunStore | None = None, progress: bool | None 
     """The finished run of ``config``: from the store, resumed, extended or computed."""
     store = store if store is not None else RunStore()
     with store.lock(config):
-        status = store.status(config)
+        status, frame = store.read_run(config)
         if status is not None and _is_finished(status, config):
-            return RunResult(config, status, store.metrics(config))
+            return RunResult(config, status, frame)
         return _Trainer(config, store).train(show_progress() if progress is None else progress)
 
 
 def load(config: RunConfig, store: RunStore | None = None) -> RunResult | None:
     """The stored run of ``config`` if it has reached ``config.epochs`` (or diverged), else ``None``."""
     store = store if store is not None else RunStore()
-    status = store.status(config)
+    status, frame = store.read_run(config)
     if status is None or not _is_finished(status, config):
         return None
-    return RunResult(config, status, store.metrics(config))
+    return RunResult(config, status, frame)
 
 
 _SAME_NETWORK = ("dataset", "train_size", "model", "width", "depth", "head_norm", "head_seed", "dtype")
@@ -167,6 +167,11 @@ class _Trainer:
 
     # -- the loop -------------------------------------------------------------------
     def train(self, progress: bool) -> RunResult:
+        """Train from the checkpoint (or the start) to ``config.epochs``; the status ends the run.
+
+        The status goes to ``running`` before metrics.csv changes, and the status that ends the run
+        is written last, after the timing: readers without the lock rely on both (see :mod:`.store`).
+        """
         config = self.config
         self.store.write_config(config)
         start = time.perf_counter()
@@ -175,36 +180,42 @@ class _Trainer:
             checkpoint = self.store.load_checkpoint(config)
             wall_before = self.store.wall_seconds(config) if checkpoint is not None else 0.0
             epoch, rows, previous = self._restore(checkpoint)
+            self._status("running", epoch)
             self.store.write_metrics(config, rows)
-            status = self._status("running", epoch)
+            diverged_epoch = None
             bar = tqdm(total=config.epochs, initial=epoch, disable=not progress, desc=config.label(), leave=False)
             while epoch < config.epochs:
                 epoch += 1
                 step_stats = self._train_epoch(epoch)
                 if not torch.isfinite(step_stats["loss_sum"]):
-                    status = self._status("diverged", epoch - 1, diverged_epoch=epoch,
-                                          metrics_sha256=self.store.metrics_digest(config))
+                    diverged_epoch = epoch
                     break
                 rows.append(self._row(epoch, previous, step_stats))
                 previous = [p.detach().clone() for p in self.si_list]
                 self.store.write_metrics(config, rows)
                 if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
                     self._checkpoint(epoch)
-                    status = self._status("running", epoch)
+                    self._status("running", epoch)
                 bar.update(1)
                 bar.set_postfix(loss=f"{rows[-1]['train_loss_running']:.3g}")
             bar.close()
-            if status.status != "diverged":
-                status = self._status("done", epoch, metrics_sha256=self.store.metrics_digest(config))
+            self._write_timing(wall_before + time.perf_counter() - start)
+            digest = self.store.metrics_digest(config)
+            if diverged_epoch is not None:
+                status = self._status("diverged", diverged_epoch - 1, diverged_epoch=diverged_epoch,
+                                      metrics_sha256=digest)
+            else:
+                status = self._status("done", epoch, metrics_sha256=digest)
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
+            self._write_timing(wall_before + time.perf_counter() - start)
             self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")
             raise RunFailedError(f"run {config.run_id} ({config.label()}) failed: {type(error).__name__}: {error}") \
                 from error
-        finally:
-            self.store.write_timing(config, {
-                "wall_seconds": wall_before + time.perf_counter() - start,
-                "device": str(self.device), "threads": torch.get_num_threads()})
-        return RunResult(config, status, self.store.metrics(config))
+        return RunResult(config, status, self.store.read_run(config)[1])
+
+    def _write_timing(self, wall_seconds: float) -> None:
+        self.store.write_timing(self.config, {"wall_seconds": wall_seconds, "device": str(self.device),
+                                              "threads": torch.get_num_threads()})
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         config = self.config

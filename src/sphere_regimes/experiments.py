@@ -1,8 +1,8 @@
 """The run plans of the book's chapters: which :class:`RunConfig` each chapter reads.
 
 Each plan is a function of the chapter's notebook parameters (as a preset sets them) and is
-registered under the notebook's name, so that ``make book`` (``python -m sphere_regimes.plans
-compute PRESET``) trains exactly what the chapters will read. Notebooks call
+registered under the notebook's name, so that ``make book`` (``sphere-regimes sweep PRESET``)
+trains exactly what the chapters will read. Notebooks call
 :func:`sphere_regimes.plans.load_results` with their own parameters and never train.
 """
 
@@ -16,21 +16,27 @@ from .config import RunConfig
 from .data import DATASET_INFO
 from .engine import RunResult, load
 from .plans import register
+from .presets import resolved_params
 from .store import RunStore
 
 THREE_REGIMES = "02_three_regimes"
+CONVENTIONAL = "03_conventional_training"
+FINE_TUNING = "04_fine_tuning"
+SAME_NETWORK_PARAMS = ("dataset", "train_size", "width", "batch_size")
+"""Parameters the conventional-training chapter shares with the three-regimes chapter, whose map it uses."""
 
 
 def base_config(params: dict[str, Any], **changes: Any) -> RunConfig:
     """The chapter's common setting (dataset, model, data size, metric schedule), with ``changes``.
 
-    ``train_size = 0`` in a notebook's parameters means the whole training set.
+    ``train_size = 0`` in a notebook's parameters means the whole training set; a chapter without a
+    ``sharpness_every`` parameter never measures sharpness.
     """
     values: dict[str, Any] = dict(
         dataset=params["dataset"], train_size=params["train_size"] or None, model="convnet_si",
         width=params["width"], batch_size=params["batch_size"], epochs=params["epochs"],
         dense_metric_epochs=params["dense_metric_epochs"], metric_every=params["metric_every"],
-        sharpness_every=params["sharpness_every"])
+        sharpness_every=params.get("sharpness_every", 0))
     values.update(changes)
     return RunConfig(**values)
 
@@ -100,3 +106,57 @@ def _finished_summary(params: dict[str, Any], elrs: list[float], store: RunStore
     if any(r is None for r in results):
         return None
     return regimes.run_summary(results, DATASET_INFO[params["dataset"]].num_classes)
+
+
+@register(CONVENTIONAL)
+def conventional_plan(params: dict[str, Any]) -> list[RunConfig]:
+    """Plain SGD with weight decay in the full space (paper §6): every (lr, weight decay) of the grid
+    on the fully scale-invariant net with the frozen last layer, then the ``convnet_af`` variant (affine
+    BN, trainable last layer) at ``af_pairs``, for every seed; the chapter's common setting
+    (:func:`base_config`) otherwise. The network and data must be the three-regimes chapter's
+    (:data:`SAME_NETWORK_PARAMS`)."""
+    sphere = resolved_params(params["preset"], THREE_REGIMES)
+    different = [k for k in SAME_NETWORK_PARAMS if params[k] != sphere[k]]
+    if different:
+        raise ValueError(f"preset {params['preset']!r}: {CONVENTIONAL} is read on the regime map of {THREE_REGIMES} "
+                         f"and must train the same network on the same data, but {different} differ")
+    pairs = [(float(lr), float(wd)) for lr in params["lrs"] for wd in params["weight_decays"]]
+    af_pairs = params["af_pairs"]
+    if not all(isinstance(p, list) and len(p) == 2 for p in af_pairs):
+        raise ValueError(f"af_pairs must be a list of [lr, weight_decay] pairs, got {af_pairs!r}")
+    runs = [("convnet_si", lr, wd) for lr, wd in pairs] + [("convnet_af", float(lr), float(wd)) for lr, wd in af_pairs]
+    return [base_config(params, model=model, optimizer="sgd", lr=lr, weight_decay=wd,
+                        momentum=float(params["momentum"]), seed=int(seed))
+            for seed in params["seeds"] for model, lr, wd in runs]
+
+
+def pretraining_configs(params: dict[str, Any]) -> list[RunConfig]:
+    """The fine-tuning chapter's pre-training runs: the three-regimes chapter's runs under the same
+    preset (same network, data and epochs, hence the same run ids) at ``pretrain_elrs`` x ``seeds``;
+    an empty list takes that chapter's ELR grid or seeds."""
+    source = resolved_params(params["preset"], THREE_REGIMES)
+    elrs = params["pretrain_elrs"] or source["elrs"]
+    seeds = params["seeds"] or source["seeds"]
+    return [base_config(source, elr=float(elr), seed=int(seed)) for seed in seeds for elr in elrs]
+
+
+def fine_tuning_config(pretraining: RunConfig, params: dict[str, Any]) -> RunConfig:
+    """Fine-tuning of ``pretraining``: from its final weights, ``finetune_epochs`` epochs on the sphere at
+    ``finetune_elr`` with the full metrics every epoch (the follow-up paper's protocol)."""
+    return pretraining.replace(elr=float(params["finetune_elr"]), epochs=params["finetune_epochs"],
+                               dense_metric_epochs=params["finetune_epochs"], sharpness_every=0,
+                               init_from=pretraining.run_id)
+
+
+@register(FINE_TUNING)
+def fine_tuning_plan(params: dict[str, Any]) -> list[RunConfig]:
+    """The pre-training runs (:func:`pretraining_configs`), then a fine-tuning run
+    (:func:`fine_tuning_config`) from each of them that has finished in the store; ``compute`` plans
+    again after each pass, so the fine-tuning runs follow their pre-training. A pre-training run that
+    diverged (NaN loss) has no end point to start from and gets none."""
+    from .plans import preset_store  # the plans module imports this one
+
+    store = preset_store(params["preset"])
+    pretraining = pretraining_configs(params)
+    finished = [c for c in pretraining if (r := load(c, store)) is not None and r.status.status == "done"]
+    return pretraining + [fine_tuning_config(c, params) for c in finished]

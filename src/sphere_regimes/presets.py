@@ -47,14 +47,26 @@ def load_preset(name: str) -> dict[str, Any]:
     try:
         preset = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise PresetError(f"{path} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise PresetError(f"{path} is not valid YAML{position}: {problem}; fix the file") from None
     unknown = sorted(set(preset) - {"description", "notebooks"})
     if unknown:
         raise PresetError(f"{path}: unknown top-level key(s) {unknown}; allowed: description, notebooks")
     notebooks = preset.get("notebooks") or {}
     if not isinstance(notebooks, dict) or not all(isinstance(v, dict) for v in notebooks.values()):
         raise PresetError(f"{path}: 'notebooks' must map notebook names to parameter mappings")
+    known = sorted(p.stem for p in (paths.REPO_ROOT / "notebooks").glob("*.py"))
+    unknown = sorted(set(notebooks) - set(known))
+    if unknown:
+        raise PresetError(f"{path}: unknown notebook(s) {unknown}; the notebooks are {known}")
     return {"description": preset.get("description", ""), "notebooks": notebooks}
+
+
+def where(preset: str, notebook: str) -> str:
+    """``preset 'NAME' (PATH), notebook 'NOTEBOOK'``: the place to fix a bad parameter."""
+    return f"preset {preset!r} ({preset_path(preset)}), notebook {notebook!r}"
 
 
 def notebook_source(notebook: str) -> Path:
@@ -127,7 +139,7 @@ def notebook_params(preset: str, notebook: str) -> dict[str, Any]:
     declared = declared_params(notebook_source(notebook))
     given = dict(load_preset(preset)["notebooks"].get(notebook, {}))
     given.setdefault("preset", preset)
-    check_params(declared, given, where=f"preset {preset!r}, notebook {notebook!r}")
+    check_params(declared, given, where=where(preset, notebook))
     return given
 
 

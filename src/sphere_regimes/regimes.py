@@ -55,6 +55,16 @@ def second_half(metrics: pd.DataFrame) -> pd.DataFrame:
     return late if len(late) >= 3 else full.iloc[-3:]
 
 
+def tail_mean(metrics: pd.DataFrame, column: str, epochs: int) -> float:
+    """Mean of ``column`` over the evaluated epochs among the last ``epochs`` epochs of the run (every
+    epoch where the metric was recorded in ``(last - epochs, last]``)."""
+    values = metrics[column].dropna()
+    values = values[values.index > 0]
+    if values.empty or epochs < 1:
+        raise ValueError(f"need epochs >= 1 and a recorded {column!r} after the initial point")
+    return float(values[values.index > values.index[-1] - epochs].mean())
+
+
 def decay_exponent(metrics: pd.DataFrame) -> float:
     """Minus the least-squares slope of log train loss against log epoch over the second half."""
     late = second_half(metrics)
@@ -132,12 +142,17 @@ def _last_value(metrics: pd.DataFrame, column: str) -> float:
     return float(values.iloc[-1]) if len(values) else float("nan")
 
 
+def majority_regimes(summary: pd.DataFrame) -> pd.Series:
+    """The majority regime of the seeds at each ELR of a :func:`run_summary` (ties: the higher one)."""
+    return summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
+
+
 def grid_boundaries(summary: pd.DataFrame) -> list[tuple[int, int, float, float]]:
     """Where the majority regime changes between neighbouring ELRs of the grid.
 
     Returns ``(regime_below, regime_above, last_elr_below, first_elr_above)`` for each change.
     """
-    majority = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
+    majority = majority_regimes(summary)
     elrs, labels = list(majority.index), list(majority.values)
     return [(labels[i], labels[i + 1], elrs[i], elrs[i + 1]) for i in range(len(elrs) - 1)
             if labels[i] != labels[i + 1]]
@@ -147,3 +162,52 @@ def representative_elrs(regime_of: dict[float, int]) -> list[float]:
     """One ELR per regime present: the median ELR (the upper one of an even count) of each regime."""
     members = {regime: sorted(e for e, r in regime_of.items() if r == regime) for regime in set(regime_of.values())}
     return [members[regime][len(members[regime]) // 2] for regime in sorted(members)]
+
+
+def regime_at(summary: pd.DataFrame, elr: float) -> int:
+    """The regime of the fixed-ELR map at ``elr``: the majority regime of the grid ELR nearest in log ELR.
+
+    The map's boundaries are then the geometric midpoints of the brackets of :func:`grid_boundaries`;
+    beyond the grid the regime of its end is taken.
+    """
+    if not elr > 0:
+        raise ValueError(f"an ELR must be > 0, got {elr!r}")
+    majority = majority_regimes(summary)
+    nearest = int(np.argmin(np.abs(np.log(majority.index.to_numpy(dtype=float)) - np.log(elr))))
+    return int(majority.iloc[nearest])
+
+
+def regime_map(summary: pd.DataFrame) -> tuple[list[float], list[int]]:
+    """The fixed-ELR regime map of a grid as ``(boundaries, regimes)`` for
+    :func:`sphere_regimes.plotting.shade_regimes`: the geometric midpoints of the brackets of
+    :func:`grid_boundaries`, and the majority regime of each span between them (one more)."""
+    changes = grid_boundaries(summary)
+    majority = majority_regimes(summary)
+    return ([float(np.sqrt(low * high)) for _, _, low, high in changes],
+            [int(majority.iloc[0]), *[above for _, above, _, _ in changes]])
+
+
+def fine_tuning_summary(results: Sequence[RunResult], average_epochs: int, num_classes: int = 10) -> pd.DataFrame:
+    """One row per fine-tuning run in ``results`` (a run with ``init_from``; its pre-training run must be
+    in ``results`` too): the pre-training ELR and regime, the fine-tuning ELR, and the test error of the
+    pre-training run and of the fine-tuned run, each the :func:`tail_mean` over the last
+    ``average_epochs`` epochs, with the fine-tuned run's train loss likewise."""
+    by_id = {r.config.run_id: r for r in results}
+    rows = []
+    for result in results:
+        if result.config.init_from is None:
+            continue
+        if result.config.init_from not in by_id:
+            raise ValueError(f"the pre-training run {result.config.init_from} of {result.config.label()} is not "
+                             "among the results")
+        source = by_id[result.config.init_from]
+        rows.append({
+            "pretrain_elr": source.config.elr, "seed": result.config.seed, "finetune_elr": result.config.elr,
+            "pretrain_regime": classify(source.metrics, num_classes),
+            "pretrained_error": tail_mean(source.metrics, "test_error", average_epochs),
+            "finetuned_error": tail_mean(result.metrics, "test_error", average_epochs),
+            "finetuned_train_loss": tail_mean(result.metrics, "train_loss", average_epochs),
+        })
+    columns = ["pretrain_elr", "seed", "finetune_elr", "pretrain_regime", "pretrained_error", "finetuned_error",
+               "finetuned_train_loss"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["pretrain_elr", "seed"]).reset_index(drop=True)

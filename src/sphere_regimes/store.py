@@ -13,7 +13,12 @@ Layout of ``ROOT/<run_id>/``:
 
 Every write goes to a temporary file in the same folder, is fsync'ed and renamed over the
 target, so a reader sees the old or the new file, never half of one. A process holds the
-run's lock while it trains, so two processes asking for the same run compute it once.
+run's lock while it trains, so two processes asking for the same run compute it once; the
+next holder of the lock removes the temporary files a killed process left. A training process
+marks the run ``running`` before it changes metrics.csv, and the status that ends the run
+(``done``, ``diverged`` or ``failed``) is its last write, so a run that reads as ended has
+nothing left in flight and readers without the lock (:meth:`RunStore.read_run`) never mix two
+versions of a run.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from . import paths
 from .config import STORE_FORMAT, RunConfig
 
 STATUSES = ("running", "done", "diverged", "failed")
+ENDED = ("done", "diverged")  # statuses that end a run; they record the sha256 of its metrics.csv
+_READ_ATTEMPTS = 5
 _ALLOWED_ROOT_FILES = {"README.md", ".gitignore", ".gitattributes"}
 
 
@@ -205,30 +212,48 @@ class RunStore:
         path = self._file(config, "timing.json")
         return float(self._read_json(path).get("wall_seconds", 0.0)) if path.exists() else 0.0
 
-    def metrics(self, config: RunConfig) -> pd.DataFrame:
-        """Stored metrics of the run up to ``config.epochs``, indexed by epoch."""
+    def read_run(self, config: RunConfig) -> tuple[RunStatus | None, pd.DataFrame | None]:
+        """The run's status and, once the run has ended, its metrics up to ``config.epochs``.
+
+        The two are read as one consistent pair, even while another process extends the run: a
+        writer marks the run ``running`` before it rewrites metrics.csv, and the status that ends a
+        run is its last write and records the file's sha256. So the status is read before and after
+        the table; when the two reads agree, the table belongs to that status and must match its
+        checksum (else the file is corrupt); when they differ, the run changed and is read again.
+        """
         path = self._file(config, "metrics.csv")
-        if not path.exists():
-            raise StoreError(f"no metrics stored for run {config.run_id} ({config.label()}) in {self.root}")
-        status = self.status(config)
-        if status is not None and status.metrics_sha256 and status.metrics_sha256 != self.metrics_digest(config):
+        for _ in range(_READ_ATTEMPTS):
+            status = self.status(config)
+            if status is None or status.status not in ENDED:
+                return status, None
+            payload = path.read_bytes() if path.exists() else None
+            if self.status(config) == status:
+                frame = self._ended_metrics(path, payload, status)
+                return status, frame[frame.index <= config.epochs]
+        raise StoreError(f"run {config.run_id} ({config.label()}) in {self.root} changed {_READ_ATTEMPTS} times "
+                         "while being read (another process is computing it); read it again once that is done")
+
+    def _ended_metrics(self, path: Path, payload: bytes | None, status: RunStatus) -> pd.DataFrame:
+        if payload is None:
+            raise StoreCorruptError(f"{path.parent / 'status.json'} says the run ended ({status.status}) but "
+                                    f"{path.name} is missing; delete the folder {path.parent} to recompute the run")
+        if status.metrics_sha256 and status.metrics_sha256 != hashlib.sha256(payload).hexdigest():
             raise StoreCorruptError(f"{path} does not match the checksum recorded in status.json when the run "
                                     f"ended; delete the folder {path.parent} to recompute the run")
-        frame = self._read_metrics(path)
-        return frame[frame.index <= config.epochs]
+        return self._parse_metrics(path, payload)
 
     def metrics_digest(self, config: RunConfig) -> str:
         """sha256 of the stored metrics.csv."""
         return hashlib.sha256(self._file(config, "metrics.csv").read_bytes()).hexdigest()
 
-    def _read_metrics(self, path: Path) -> pd.DataFrame:
+    def _parse_metrics(self, path: Path, payload: bytes) -> pd.DataFrame:
+        """``payload`` (the bytes of ``path``) as a metrics table indexed by consecutive epochs from 0."""
         try:
-            frame = pd.read_csv(path, index_col="epoch")
+            frame = pd.read_csv(io.BytesIO(payload), index_col="epoch")
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
             raise StoreCorruptError(f"{path} is not a metrics table ({error}); delete the folder {path.parent} "
                                     "to recompute the run") from None
-        if not frame.index.is_monotonic_increasing or (len(frame) and frame.index[0] != 0) \
-                or list(frame.index) != list(range(len(frame))):
+        if list(frame.index) != list(range(len(frame))):
             raise StoreCorruptError(f"{path} does not hold consecutive epochs from 0; delete the folder "
                                     f"{path.parent} to recompute the run")
         return frame
@@ -238,7 +263,7 @@ class RunStore:
         path = self._file(config, "metrics.csv")
         if not path.exists():
             return []
-        frame = self._read_metrics(path)
+        frame = self._parse_metrics(path, path.read_bytes())
         frame = frame[frame.index <= up_to_epoch]
         return [{"epoch": int(epoch), **row} for epoch, row in zip(frame.index, frame.to_dict("records"))]
 
@@ -276,6 +301,18 @@ class RunStore:
                                     "recompute the run from the start") from None
 
     # -- listing --------------------------------------------------------------------
+    def other_format_runs(self) -> dict[Path, Any]:
+        """Run folders whose config.json was written by another store format, with that format."""
+        found = {}
+        for path in sorted(self.root.glob("*/config.json")):
+            try:
+                value = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue  # unreadable: reported as corrupt when the run is read
+            if isinstance(value, dict) and value.get("format", STORE_FORMAT) != STORE_FORMAT:
+                found[path.parent] = value["format"]
+        return found
+
     def runs(self) -> list[tuple[RunConfig, RunStatus | None]]:
         """Every run in the store with its status; a foreign entry raises :class:`StoreCorruptError`."""
         if not self.root.exists():

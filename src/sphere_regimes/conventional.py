@@ -1,0 +1,136 @@
+"""Conventional training (paper §6): plain SGD with weight decay on a scale-invariant (SI) network.
+
+For SI weights the gradient g is orthogonal to w, so one SGD step with learning rate ``lr`` and
+weight decay ``wd`` changes the squared norm by
+
+    ||w'||^2 = (1 - lr wd)^2 ||w||^2 + lr^2 ||g||^2.
+
+The norm stops changing when ``lr^2 ||g||^2 = (2 lr wd - lr^2 wd^2) ||w||^2``, and the angle the step
+turns w by, ``lr ||g|| / ||w||``, is then ``sqrt(2 lr wd)`` to first order; heavy-ball momentum m
+divides the squared angle by 1 + m (Wan et al. 2021, "Spherical motion dynamics"). In that
+equilibrium the effective learning rate ``lr / ||w||^2`` settles at a level set by the intrinsic
+learning rate ``lr wd`` (Li, Lyu & Arora 2020): the run trains on the sphere at that ELR, and falls in
+the regime of that ELR. Far above the equilibrium the squared norm shrinks as ``(1 - lr wd)^{2t}``, so
+the equilibrium is reached after about ``ln(||w_0||^2 / ||w_eq||^2) / (2 lr wd)`` steps.
+
+The functions read a run's metric table (:attr:`sphere_regimes.engine.RunResult.metrics`, one row
+per epoch): ``angle_step_rad`` (mean angular update per step of the epoch), ``elr``, ``si_norm``, and
+the full metrics on their schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .regimes import RegimeRule, classify, second_half
+
+if TYPE_CHECKING:
+    from .engine import RunResult
+
+LATE_FRACTION = 0.25
+"""The equilibrium levels are read over this last fraction of the epochs."""
+TOLERANCE = 0.2
+"""An angular update within this relative distance of the theory counts as at equilibrium."""
+
+
+def angular_update_theory(lr: float, weight_decay: float, momentum: float = 0.0) -> float:
+    """Equilibrium angular update per step, ``sqrt(2 lr wd / (1 + momentum))`` radians."""
+    if lr <= 0 or weight_decay < 0 or not 0 <= momentum < 1:
+        raise ValueError(f"need lr > 0, weight_decay >= 0 and 0 <= momentum < 1, got lr={lr!r}, "
+                         f"weight_decay={weight_decay!r}, momentum={momentum!r}")
+    return math.sqrt(2 * lr * weight_decay / (1 + momentum))
+
+
+def intrinsic_lr(lr: float, weight_decay: float) -> float:
+    """``lr * wd`` to 9 significant digits, so that equal products compare equal (0.1 * 3e-3 is
+    3.0000000000000003e-4 in floating point, 0.3 * 1e-3 is 3e-4)."""
+    return float(f"{lr * weight_decay:.9g}")
+
+
+def late_epochs(metrics: pd.DataFrame, column: str, fraction: float = LATE_FRACTION) -> pd.Series:
+    """The recorded values of ``column`` over the last ``fraction`` of the epochs (the initial point
+    excluded)."""
+    if column not in metrics:
+        raise ValueError(f"the metric table has no column {column!r}")
+    values = metrics[column].dropna()
+    values = values[values.index > 0]
+    if values.empty:
+        raise ValueError(f"the metric table has no recorded {column!r} after the initial point")
+    return values[values.index >= values.index[-1] * (1 - fraction)]
+
+
+def equilibrium_elr(metrics: pd.DataFrame, fraction: float = LATE_FRACTION) -> float:
+    """The equilibrium effective learning rate: median of ``lr / ||w||^2`` over the last ``fraction``
+    of the epochs."""
+    return float(late_epochs(metrics, "elr", fraction).median())
+
+
+def equilibrium_epochs(angles: pd.Series, theory: float, tolerance: float = TOLERANCE) -> tuple[float, float]:
+    """When the angular update per step (``angles``, one value per epoch) reaches its theory value.
+
+    Returns ``(first, settled)``: the first epoch whose angular update is within ``tolerance``
+    (relative) of ``theory``, and the first epoch from which every later epoch is within it; NaN when
+    that never happens (``settled`` is NaN when the last epoch is outside, e.g. a run that converges
+    and slows down, or one that oscillates around the equilibrium).
+    """
+    angles = angles.dropna()
+    inside = (angles / theory - 1).abs() <= tolerance
+    if not inside.any():
+        return math.nan, math.nan
+    first = float(inside.idxmax())
+    if not inside.iloc[-1]:
+        return first, math.nan
+    outside = inside.index[~inside.to_numpy()]
+    settled = float(inside.index[0] if outside.empty else inside.index[inside.index > outside[-1]][0])
+    return first, settled
+
+
+def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: float = TOLERANCE,
+                rule: RegimeRule = RegimeRule()) -> pd.DataFrame:
+    """One row per SGD run: its setting, the theory and measured (median over the last quarter)
+    angular update per step, the epochs it took to reach the theory (:func:`equilibrium_epochs`), the
+    equilibrium ELR with its min and max over the last quarter, its own regime
+    (:func:`sphere_regimes.regimes.classify`), and its final and stationary metrics."""
+    rows = []
+    for result in results:
+        config, metrics = result.config, result.metrics
+        if config.is_sphere:
+            raise ValueError(f"sgd_summary takes SGD runs; {config.label()} trained on the sphere")
+        theory = angular_update_theory(config.lr, config.weight_decay, config.momentum)
+        first, settled = equilibrium_epochs(metrics["angle_step_rad"], theory, tolerance)
+        late_angle = float(late_epochs(metrics, "angle_step_rad").median())
+        late_elr = late_epochs(metrics, "elr")
+        final = result.final
+        rows.append({
+            "model": config.model, "lr": config.lr, "weight_decay": config.weight_decay,
+            "momentum": config.momentum, "seed": config.seed, "lr_wd": intrinsic_lr(config.lr, config.weight_decay),
+            "theory_angle": theory, "late_angle": late_angle, "angle_ratio": late_angle / theory,
+            "first_epoch": first, "settled_epoch": settled, "equilibrium_elr": float(late_elr.median()),
+            "elr_min": float(late_elr.min()), "elr_max": float(late_elr.max()),
+            "initial_si_norm": float(metrics["si_norm"].iloc[0]), "max_si_norm": float(metrics["si_norm"].max()),
+            "final_si_norm": float(metrics["si_norm"].iloc[-1]),
+            "regime": classify(metrics, num_classes, rule), "epochs": int(final.name),
+            "train_loss": final["train_loss"], "late_train_loss": second_half(metrics)["train_loss"].mean(),
+            "test_error": final["test_error"], "best_test_error": metrics["test_error"].min(),
+            "status": result.status.status,
+        })
+    return pd.DataFrame(rows).sort_values(["model", "lr_wd", "lr", "seed"]).reset_index(drop=True)
+
+
+def equal_lr_wd_spread(summary: pd.DataFrame, column: str = "equilibrium_elr") -> pd.DataFrame:
+    """For every intrinsic LR ``lr wd`` shared by several runs of one model: ``column`` of each and
+    the ratio of the largest to the smallest (1 when runs of equal ``lr wd`` agree exactly). ``summary``
+    is :func:`sgd_summary`'s table (its ``lr_wd`` is :func:`intrinsic_lr`)."""
+    rows = []
+    for (model, lr_wd), group in summary.groupby(["model", "lr_wd"]):
+        if group["lr"].nunique() < 2:
+            continue
+        values = group[column].to_numpy(dtype=float)
+        rows.append({"model": model, "lr_wd": lr_wd, "lrs": tuple(group["lr"]), column: tuple(values),
+                     "ratio": float(np.max(values) / np.min(values))})
+    return pd.DataFrame(rows, columns=["model", "lr_wd", "lrs", column, "ratio"])

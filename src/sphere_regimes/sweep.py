@@ -1,0 +1,385 @@
+"""Sweep executors: train many runs of the result store in parallel, here or on a Ray cluster.
+
+:func:`execute` hands a list of runs to an :class:`Executor` and follows them with a
+:class:`Progress` display (runs done / total, epochs per second, ETA). Two kinds of executor:
+
+* ``local`` (the default): ``workers`` processes on this machine with ``threads`` torch threads
+  each. On a 2-core CPU two single-thread processes train about 1.4x faster (ConvNetSI-8) than one
+  two-thread process, hence the default: one single-thread process per available core.
+* ``ray``: each run a Ray task that asks for ``threads`` CPUs, or for one GPU when its device is
+  ``cuda`` (or ``auto`` and the cluster has GPUs). The result store must be a path every node sees
+  (a shared filesystem); a task whose worker dies is retried (``max_retries``) and resumes from the
+  run's last checkpoint. Without ``address`` a Ray instance is started on this machine (127.0.0.1).
+
+Every run goes through :func:`sphere_regimes.engine.run`, which skips a finished run, resumes an
+unfinished one from its checkpoint and locks it against a second computation. So a sweep stopped
+in any way (Ctrl-C, a killed worker or node) restarts where it stopped, and a resumed run ends
+bit-identical to an uninterrupted one with the same thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from .config import RunConfig
+from .data import DataNotFoundError
+from .engine import RunFailedError, run, show_progress
+from .store import RunStore, StoreError
+
+EXECUTORS = ("local", "ray")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+class SweepError(RuntimeError):
+    """A problem that stops the whole sweep (missing data, a bad store, no Ray, no GPU on the cluster)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run of a sweep ended: ``done``, ``diverged``, ``failed`` (the run's own error, recorded
+    in the store), or ``fatal`` (an error every run would hit, which stops the sweep)."""
+
+    config: RunConfig
+    state: str
+    message: str = ""
+
+
+def available_cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where and how wide a sweep runs: ``kind`` ``local`` or ``ray``; ``workers`` parallel runs
+    (local processes, or the CPUs of a Ray instance started here) of ``threads`` torch threads each;
+    ``address`` of an existing Ray cluster; ``max_retries`` of a Ray task whose worker died."""
+
+    kind: str = "local"
+    workers: int = 1
+    threads: int = 1
+    address: str | None = None
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise ValueError(f"unknown executor {self.kind!r}; choose one of {list(EXECUTORS)}")
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+        if self.address is not None and self.kind != "ray":
+            raise ValueError("a cluster address is for the ray executor; add --executor ray")
+
+    def outcomes(self, todo: list[RunConfig], root: Path) -> Iterator[Outcome]:
+        """Compute ``todo`` in the store at ``root``, yielding each run's outcome as it ends."""
+        if self.kind == "ray":
+            return _ray_outcomes(todo, root, self)
+        return _local_outcomes(todo, root, self.workers, self.threads)
+
+
+def execute(todo: list[RunConfig], store: RunStore, executor: Executor) -> list[RunConfig]:
+    """Compute ``todo`` with ``executor`` under a :class:`Progress` display; returns the failed runs.
+
+    Raises :class:`SweepError` on an error that every run would hit, and lets ``KeyboardInterrupt``
+    through once the workers are stopped (the runs resume when the sweep is started again).
+    """
+    store.root.mkdir(parents=True, exist_ok=True)
+    failed = []
+    with Progress(todo, store, live=show_progress()) as progress:
+        for outcome in executor.outcomes(todo, store.root.resolve()):
+            if outcome.state == "fatal":
+                raise SweepError(outcome.message)
+            progress.finished(outcome)
+            if outcome.state == "failed":
+                failed.append(outcome.config)
+    return failed
+
+
+def compute_one(config: RunConfig, root: Path, threads: int) -> Outcome:
+    """Train ``config`` in the store at ``root`` with ``threads`` torch threads (in a worker)."""
+    torch.set_num_threads(threads)
+    try:
+        result = run(config, RunStore(root), progress=False)
+    except RunFailedError as error:
+        return Outcome(config, "failed", str(error))
+    except (DataNotFoundError, StoreError, ValueError) as error:
+        return Outcome(config, "fatal", str(error))
+    status = result.status
+    if status.status == "diverged":
+        return Outcome(config, "diverged", f"diverged at epoch {status.diverged_epoch}")
+    return Outcome(config, "done")
+
+
+# -- local ------------------------------------------------------------------------------
+
+def _local_outcomes(todo: list[RunConfig], root: Path, workers: int, threads: int) -> Iterator[Outcome]:
+    """One worker: in this process. More: a pool of spawned processes that ignore Ctrl-C; when the sweep
+    stops, the parent terminates them (their runs resume from their last checkpoint next time)."""
+    if workers == 1 or len(todo) == 1:
+        previous = torch.get_num_threads()
+        try:
+            for config in todo:
+                yield compute_one(config, root, threads)
+        finally:
+            torch.set_num_threads(previous)
+        return
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker)
+    try:
+        yield from pool.imap_unordered(_compute_star, [(config, root, threads) for config in todo])
+        pool.close()
+    except BaseException:  # Ctrl-C, a fatal outcome, the consumer giving up: stop the workers now
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _compute_star(job: tuple[RunConfig, Path, int]) -> Outcome:
+    return compute_one(*job)
+
+
+def _init_worker() -> None:
+    """Leave Ctrl-C to the parent, and exit cleanly (finalizers run, no warnings) when it terminates us."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
+
+
+def _exit_on_terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+# -- Ray --------------------------------------------------------------------------------
+
+def ray_address(executor: Executor) -> str | None:
+    """The cluster to connect to: ``executor.address``, else ``RAY_ADDRESS``, else ``None`` (start one here)."""
+    return executor.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether the Ray cluster at ``address`` (``None``: one started here) lives on 127.0.0.1 only."""
+    return address is None or address.removeprefix("ray://").rsplit(":", 1)[0] in LOOPBACK_HOSTS
+
+
+def import_ray(address: str | None) -> ModuleType:
+    """The ``ray`` module set up for the cluster at ``address`` (``None``: a Ray instance started here),
+    or a :class:`SweepError` that says how to install Ray.
+
+    Ray reads these settings when it is imported or starts a node, and each can be overridden from the
+    environment: usage statistics off (``RAY_USAGE_STATS_ENABLED=0``); for a cluster on 127.0.0.1, Ray's
+    "local Ray" mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), in which every Ray process and the driver
+    listen on 127.0.0.1 only (otherwise Ray announces the machine's network address even then); for an
+    instance started here, workers at the driver's priority (``RAY_worker_niceness=0``; Ray's default of
+    +15 starves the runs on a busy machine).
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if is_loopback(address):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if address is None:
+        os.environ.setdefault("RAY_worker_niceness", "0")
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("the ray executor needs Ray, which is not installed: "
+                         "pip install 'sphere-regimes[ray]'") from None
+    return ray
+
+
+def _ray_init(ray: ModuleType, address: str | None, executor: Executor) -> None:
+    """Connect to the cluster at ``address``, or start a new Ray instance on 127.0.0.1 with
+    ``workers * threads`` CPUs (never one found running: ``address="local"``); a driver of a cluster on
+    loopback stays on loopback."""
+    import logging
+
+    common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        ray.init(address="local", num_cpus=executor.workers * executor.threads, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", **common)
+        return
+    loopback = {"_node_ip_address": "127.0.0.1"} if is_loopback(address) else {}
+    try:
+        ray.init(address=address, **loopback, **common)
+    except ConnectionError as error:
+        raise SweepError(f"no Ray cluster at {address}: {str(error).splitlines()[0]} (a cluster with token "
+                         "authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN here)") from None
+
+
+def _ray_resources(config: RunConfig, threads: int, cluster_gpus: float) -> dict[str, float]:
+    """One GPU (and one CPU) for a run on ``cuda``, or on ``auto`` when the cluster has GPUs; else
+    ``threads`` CPUs (Ray then hides the GPUs from the task, so ``auto`` picks the CPU)."""
+    wants_cuda = config.device.startswith("cuda")
+    if wants_cuda and not cluster_gpus:
+        raise SweepError(f"{config.label()} asks for device {config.device!r} but the Ray cluster has no GPU")
+    if wants_cuda or (config.device == "auto" and cluster_gpus):
+        return {"num_cpus": 1, "num_gpus": 1}
+    return {"num_cpus": threads, "num_gpus": 0}
+
+
+def ray_task(config: RunConfig, root: str, threads: int) -> Outcome:
+    """A sweep's Ray task: :func:`compute_one`, after checking that this node sees the store."""
+    if not Path(root).is_dir():
+        return Outcome(config, "fatal", f"the result store {root} is not visible on Ray node "
+                                        f"{os.uname().nodename}: put it on a filesystem every node mounts")
+    return compute_one(config, Path(root), threads)
+
+
+@contextlib.contextmanager
+def connected(executor: Executor) -> Iterator[None]:
+    """Hold a ray executor's connection (or the Ray instance it starts) across several :func:`execute`
+    calls, such as the passes of a boundary search. Nothing to hold for a local executor, nor inside
+    an open connection."""
+    if executor.kind != "ray":
+        yield
+        return
+    address = ray_address(executor)
+    ray = import_ray(address)
+    if ray.is_initialized():
+        yield
+        return
+    _ray_init(ray, address, executor)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _ray_outcomes(todo: list[RunConfig], root: Path, executor: Executor) -> Iterator[Outcome]:
+    """Runs as Ray tasks, on the connection of an enclosing :func:`connected` or on one of their own."""
+    with connected(executor):
+        ray = import_ray(ray_address(executor))
+        task = ray.remote(max_retries=executor.max_retries, retry_exceptions=False)(ray_task)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        pending: dict[Any, RunConfig] = {}
+        try:
+            for config in todo:
+                resources = _ray_resources(config, executor.threads, gpus)
+                pending[task.options(**resources).remote(config, str(root), executor.threads)] = config
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                config = pending.pop(ready[0])
+                try:
+                    yield ray.get(ready[0])
+                except ray.exceptions.RayError as error:
+                    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    yield Outcome(config, "failed", f"Ray task failed: {reason}")
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+
+# -- progress ---------------------------------------------------------------------------
+
+def _duration(seconds: float) -> str:
+    """``1h05m``, ``4m12s`` or ``37s``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class Progress:
+    """Runs done / total, epochs per second and ETA of a sweep, with the epochs read from the store
+    (so it works for any executor). On an interactive terminal a status line on stderr is redrawn
+    every second; elsewhere (CI logs, pipes) each finished run prints one line with the same figures.
+
+    The rate counts the epochs trained since the sweep started; ETA = remaining epochs / rate, where
+    a finished, diverged or failed run has no epochs left.
+    """
+
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, todo: list[RunConfig], store: RunStore, live: bool) -> None:
+        self.todo = {config.run_id: config for config in todo}
+        self.store = store
+        self.live = live
+        self.ended: set[str] = set()
+        self.failed = 0
+        self.target = sum(config.epochs for config in todo)
+        self.start = time.monotonic()
+        self.initial = self._epochs_now()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh, daemon=True)
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        self._stop.set()
+        if self.live:
+            self._thread.join()
+            self._clear()
+        verb = "computed" if kind is None else "stopped after"
+        failed = f", {self.failed} failed" if self.failed else ""
+        print(f"{verb} {len(self.ended)}/{len(self.todo)} runs{failed} in {_duration(self._elapsed())}", flush=True)
+
+    def finished(self, outcome: Outcome) -> None:
+        """Record and print one run's outcome."""
+        with self._lock:
+            self.ended.add(outcome.config.run_id)
+            self.failed += outcome.state == "failed"
+            detail = f"{outcome.state}: {outcome.message}" if outcome.state == "failed" else \
+                outcome.message or outcome.state
+            line = f"[{len(self.ended)}/{len(self.todo)}] {outcome.config.label()}: {detail}"
+            if self.live:
+                self._clear()
+                print(line, flush=True)
+                self._draw()
+            else:
+                print(f"{line} ({self.summary()})", flush=True)
+
+    def summary(self) -> str:
+        """``12/240 epochs, 1.3 epochs/s, ETA 2m58s``."""
+        now = self._epochs_now()
+        rate = (now - self.initial) / max(self._elapsed(), 1e-9)
+        eta = _duration((self.target - now) / rate) if rate > 0 else "?"
+        return f"{now}/{self.target} epochs, {rate:.3g} epochs/s, ETA {eta}"
+
+    def _epochs_now(self) -> int:
+        return sum(config.epochs if run_id in self.ended else self._epochs_done(config)
+                   for run_id, config in self.todo.items())
+
+    def _epochs_done(self, config: RunConfig) -> int:
+        try:
+            status = self.store.status(config)
+        except StoreError:  # a foreign or damaged file: the run itself will report it
+            return 0
+        return 0 if status is None else min(status.epochs_done, config.epochs)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.REFRESH_SECONDS):
+            with self._lock:
+                if len(self.ended) < len(self.todo):
+                    self._draw()
+
+    def _draw(self) -> None:
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        sys.stderr.write(f"\r\033[K{len(self.ended)}/{len(self.todo)} runs done{failed}, {self.summary()}")
+        sys.stderr.flush()
+
+    @staticmethod
+    def _clear() -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()

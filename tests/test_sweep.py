@@ -1,0 +1,199 @@
+"""Sweep executors end with the store of a plain run, whatever stops them on the way: Ctrl-C on a sweep
+of local processes, or SIGKILL of the Ray worker that trains a run on a real Ray cluster (127.0.0.1).
+
+The sweeps run through the command line in subprocesses; the reference is the same preset computed in
+this process, one run after the other, with the same thread count (one), so the metrics match bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sphere_regimes import plans
+from sphere_regimes.cli import main
+from sphere_regimes.store import RunStore
+
+LONGER = {"epochs": 12}  # long enough (seconds per run) to stop a sweep in the middle of a run
+WAIT_SECONDS = 300  # generous bounds for a loaded machine; a healthy sweep takes seconds
+
+
+def _checksums(store: RunStore) -> dict[str, tuple[str, str]]:
+    """Status and metrics checksum of every run in the store."""
+    return {config.run_id: (status.status, status.metrics_sha256) for config, status in store.runs()}
+
+
+def _reference(preset: str, root: Path) -> dict[str, tuple[str, str]]:
+    """The preset computed here, one run after the other, one thread."""
+    store = RunStore(root)
+    assert plans.compute(preset, store) == []
+    return _checksums(store)
+
+
+def _wait_for(condition: Callable[[], object], what: str, process: subprocess.Popen | None = None) -> object:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the sweep ended before {what}: {process.communicate()}")
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _mid_run(root: Path) -> Path | None:
+    """The folder of a run that is running and has a checkpoint (at least one epoch done)."""
+    for status_file in root.glob("*/status.json"):  # written atomically: never half a file
+        status = json.loads(status_file.read_text())
+        if status["status"] == "running" and status["epochs_done"] >= 1:
+            return status_file.parent
+    return None
+
+
+def _sweep_command(preset: str, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "sphere_regimes.cli", "sweep", preset, *flags]
+
+
+@pytest.mark.parametrize("tiny_preset", [LONGER], indirect=True)
+def test_ctrl_c_stops_a_local_sweep_cleanly_and_a_restart_completes_it(tiny_preset, tmp_path):
+    expected = _reference(tiny_preset, tmp_path / "reference")
+    root = tmp_path / "local"
+    env = {**os.environ, "SPHERE_REGIMES_RESULTS": str(root)}
+    # A new session stands for the terminal: Ctrl-C sends SIGINT to every process of the foreground group.
+    sweep_process = subprocess.Popen(_sweep_command(tiny_preset, "--workers", "2"), env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    _wait_for(lambda: _mid_run(root), "a run in the middle", sweep_process)
+    os.killpg(sweep_process.pid, signal.SIGINT)
+    out, err = sweep_process.communicate(timeout=WAIT_SECONDS)
+    assert sweep_process.returncode == 130
+    assert "\n" not in err.strip() and "interrupted" in err and "run the same command again" in err
+    assert "stopped after" in out
+    assert any(status != "done" for status, _ in _checksums(RunStore(root)).values())
+
+    restart = subprocess.run(_sweep_command(tiny_preset, "--workers", "2"), env=env, text=True,
+                             capture_output=True, timeout=WAIT_SECONDS)
+    assert restart.returncode == 0, restart.stderr
+    assert _checksums(RunStore(root)) == expected
+
+
+# -- Ray -----------------------------------------------------------------------------------
+
+def _session_processes(session: int) -> list[psutil.Process]:
+    """The processes of the Ray cluster started in session ``session`` (they all inherit it)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) == session and process.pid != os.getpid():
+                found.append(process)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def _lock_holder(run_dir: Path, session: int) -> psutil.Process | None:
+    """The process of the Ray session that has the run's lock file open (the worker training it)."""
+    lock = str(run_dir / ".lock")
+    for process in _session_processes(session):
+        try:
+            if any(f.path == lock for f in process.open_files()):
+                return process
+        except psutil.Error:
+            continue
+    return None
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[tuple[str, int, dict[str, str]]]:
+    """A two-CPU Ray cluster on 127.0.0.1 (``ray start --head``): its address, session id, and the
+    environment a driver needs (its own authentication token). Teardown kills exactly its processes
+    (what `ray stop --force` does, without touching other Ray clusters of the machine)."""
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Loopback only (see sweep.import_ray), workers at our priority rather than Ray's +15, and a token
+    # of its own (else Ray picks up ~/.ray/auth_token, which a driver given an address does not).
+    cluster_env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+                   "RAY_worker_niceness": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    # Its files in a folder of its own (short: Ray's socket paths must fit in 107 characters), not in
+    # /tmp/ray, where `ray start` would leave the address of a dead cluster for the next ray.init().
+    temp_dir = tempfile.mkdtemp(prefix="ray-")
+    ray = Path(sys.executable).with_name("ray")
+    start = subprocess.Popen([str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                              "--include-dashboard=false", "--disable-usage-stats", "--num-cpus=2",
+                              f"--temp-dir={temp_dir}"],
+                             env={**os.environ, **cluster_env}, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output = start.communicate(timeout=WAIT_SECONDS)[0]
+        assert start.returncode == 0, output
+        yield f"127.0.0.1:{port}", start.pid, cluster_env
+    finally:
+        processes = _session_processes(start.pid)
+        for process in processes:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                continue
+        psutil.wait_procs(processes, timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _listening_addresses(session: int) -> set[str]:
+    addresses = set()
+    for process in _session_processes(session):
+        try:
+            addresses |= {c.laddr.ip for c in process.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            continue
+    return addresses
+
+
+@pytest.mark.parametrize("tiny_preset", [LONGER], indirect=True)
+def test_ray_sweep_survives_a_killed_worker_and_matches_a_local_run(tiny_preset, tmp_path, ray_cluster):
+    address, session, cluster_env = ray_cluster
+    expected = _reference(tiny_preset, tmp_path / "reference")
+    root = tmp_path / "ray"
+    sweep_process = subprocess.Popen(_sweep_command(tiny_preset, "--executor", "ray", "--address", address),
+                                     env={**os.environ, **cluster_env, "SPHERE_REGIMES_RESULTS": str(root)},
+                                     text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def worker_mid_run() -> psutil.Process | None:
+            run_dir = _mid_run(root)
+            return _lock_holder(run_dir, session) if run_dir is not None else None
+
+        worker = _wait_for(worker_mid_run, "a Ray worker in the middle of a run", sweep_process)
+        assert _listening_addresses(session) <= {"127.0.0.1", "::ffff:127.0.0.1"}
+        worker.send_signal(signal.SIGKILL)
+        out, err = sweep_process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        if sweep_process.poll() is None:
+            sweep_process.kill()
+    assert sweep_process.returncode == 0, err
+    assert not worker.is_running()
+    finished = [line for line in out.splitlines() if line.startswith("[")]  # Ray adds its own lines on the kill
+    assert len(finished) == 2 and all(line.split(": ")[1].startswith("done") for line in finished)
+    assert _checksums(RunStore(root)) == expected  # the killed run was retried, resumed and completed
+
+
+def test_without_ray_the_ray_executor_is_a_one_line_error(tiny_preset, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    for name in ("RAY_USAGE_STATS_ENABLED", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_worker_niceness"):
+        monkeypatch.delenv(name, raising=False)  # undone after the test, with what import_ray sets
+    assert main(["sweep", tiny_preset, "--executor", "ray"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "pip install 'sphere-regimes[ray]'" in error
