@@ -40,8 +40,11 @@ metric_every = 5  # ... then every this many epochs
 sharpness_every = 10  # Hutchinson sharpness every this many epochs (0: never)
 elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective learning rates of the grid
 seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)
-bisection_steps = 0  # rounds of geometric bisection of the ELR brackets where the regime changes
+bisection_steps = 1  # rounds of geometric bisection of the ELR brackets where the regime changes
 individual_elrs = [5e-3, 1e-1]  # ELRs also trained under the individual (per-layer) norm constraint, first seed
+pilot_widths = [4, 8, 16, 32]  # appendix: widths timed on this chapter's training set
+pilot_train_sizes = [0]  # appendix: training-set sizes timed at this chapter's width (0: all images)
+pilot_epochs = 2  # appendix: epochs of each pilot run (full metrics every epoch)
 
 # %% tags=["hide-input"]
 import time
@@ -60,7 +63,7 @@ from sphere_regimes.store import RunStore
 
 plotting.set_style()
 params = presets.collect(globals(), "02_three_regimes")
-results, individual = experiments.split_by_constraint(plans.load_results("02_three_regimes", params))
+results, individual, pilot = experiments.three_regimes_runs(params)
 num_classes = DATASET_INFO[dataset].num_classes
 chance_error = 1 - 1 / num_classes
 summary = regimes.run_summary(results, num_classes)
@@ -290,6 +293,42 @@ for elr, runs in summary.groupby("elr"):
 print("boundaries:", "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
 for row in constraints.itertuples():
     print(f"ELR {row.elr:g}, {row.constraint} constraint: regime {row.regime}")
+
+# %% [markdown]
+# ## Appendix: sizing the setting with a pilot
+#
+# The whole `cpu` preset of the book has to train within 8 hours of wall time on a 2-core machine with both
+# cores busy (two single-thread runs at a time). Before the grid, a pilot timed {glue:text}`pilot_epochs`
+# epochs (full metrics every epoch) of each candidate: ConvNetSI widths at this chapter's training set, and
+# the whole training set at this chapter's width. The projection is the time of this chapter's
+# {glue:text}`n_grid_runs` grid and boundary-search runs of {glue:text}`epochs` epochs on 2 single-thread
+# processes at the pilot's seconds per epoch (an upper bound: the chapter evaluates every epoch only for the
+# first {glue:text}`dense_metric_epochs` epochs). {glue:md}`pilot_md`
+
+# %% tags=["hide-input"]
+n_grid_runs = len(results)
+projection = experiments.pilot_projection(pilot, RunStore(), n_grid_runs, epochs, workers=2)
+if projection.empty:
+    pilot_md = "This preset runs no pilot."
+else:
+    chosen = projection[(projection["width"] == width) & (projection["train_size"] == train_size)]
+    measured = core_hours / 2
+    pilot_md = (f"At the chosen setting (width {width}, {train_size or 'all'} images) the pilot projected "
+                + (f"{float(chosen['projected_hours'].iloc[0]):.1f} h" if len(chosen) else "(not timed)")
+                + f"; the runs took {measured:.1f} h of wall time on 2 cores ({core_hours:.1f} core-hours). "
+                + "; ".join(f"Width {int(row.width)} on {int(row.train_size) or 'all'} images: "
+                            f"{row.seconds_per_epoch:.1f} s per epoch, {row.projected_hours:.1f} h"
+                            for row in projection.itertuples()) + ". "
+                + "Over the 8-hour budget for this chapter alone: "
+                + (", ".join(f"width {int(row.width)} on {int(row.train_size) or 'all'} images"
+                             for row in projection.itertuples() if row.projected_hours > 8) or "none") + "; "
+                + f"the chosen setting shows regimes {', '.join(map(str, sorted(set(regime_of.values()))))} "
+                + "(see above), within the budget that the other chapters share.")
+glue("pilot_epochs", pilot_epochs, display=False)
+glue("n_grid_runs", n_grid_runs, display=False)
+glue("dense_metric_epochs", dense_metric_epochs, display=False)
+glue("pilot_md", Markdown(pilot_md), display=False)
+projection.style.format({"seconds_per_epoch": "{:.2f}", "projected_hours": "{:.2f}"}).hide(axis="index")
 
 # %%
 glue("runtime_s", time.perf_counter() - started, display=False)

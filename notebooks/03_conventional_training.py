@@ -61,7 +61,7 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from sphere_regimes import conventional, plans, plotting, presets, regimes
+from sphere_regimes import conventional, experiments, plans, plotting, presets, regimes
 from sphere_regimes.data import DATASET_INFO, load_raw
 from sphere_regimes.store import RunStore
 
@@ -74,7 +74,7 @@ af_results = [r for r in results if r.config.model == "convnet_af"]
 summary = conventional.sgd_summary(results, num_classes, tolerance)
 
 sphere_params = presets.resolved_params(preset, "02_three_regimes")
-sphere_results = plans.load_results("02_three_regimes", sphere_params)
+sphere_results = experiments.three_regimes_runs(sphere_params).grid
 sphere_summary = regimes.run_summary(sphere_results, num_classes)
 boundaries, spans = regimes.regime_map(sphere_summary)
 summary["map_regime"] = [regimes.regime_at(sphere_summary, elr) for elr in summary["equilibrium_elr"]]

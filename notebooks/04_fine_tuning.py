@@ -19,18 +19,19 @@
 # low part of regime 2 (the chaotic equilibrium), better than the best constant-ELR run; pre-training in
 # regime 1 gives little; pre-training in regime 3 (a random walk) is no better than starting from scratch.
 #
-# **Setting and runtime.** Pre-training: the three-regimes chapter's runs of the same preset (ConvNetSI
-# of width {glue:text}`width` on {glue:md}`data_md`, batch {glue:text}`batch_size`, total constraint,
-# $T_1$ = {glue:text}`pretrain_epochs` epochs) at {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds.
-# Fine-tuning: from each pre-training end point, $T_2$ = {glue:text}`finetune_epochs` epochs on the sphere
+# **Setting and runtime.** Pre-training: the three-regimes chapter's setting under the same preset
+# (ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch {glue:text}`batch_size`, total
+# constraint, the same init and frozen last layer) for $T_1$ = {glue:text}`pretrain_epochs` epochs at
+# {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds; {glue:md}`pretraining_md` Fine-tuning: from each
+# pre-training end point (its stored final weights), $T_2$ = {glue:text}`finetune_epochs` epochs on the sphere
 # at ELR {glue:text}`finetune_elr:g` (same seed, full metrics every epoch); test errors are means over the
-# last {glue:text}`average_epochs` epochs. Preset {glue:md}`preset_md`. The fine-tuning runs took
-# {glue:text}`core_hours:.2f` core-hours of training (the pre-training runs are the three-regimes
-# chapter's); this page reads both from the result store in {glue:text}`runtime_s:.0f` s.
+# last {glue:text}`average_epochs` epochs. Preset {glue:md}`preset_md`. {glue:md}`core_hours_md` This page
+# reads all of them from the result store in {glue:text}`runtime_s:.0f` s.
 
 # %% tags=["parameters"]
 preset = "cpu"  # name of the preset that set these values
-pretrain_elrs = []  # pre-training ELRs (runs of the three-regimes chapter); empty: that chapter's ELR grid
+pretrain_elrs = [1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2]  # pre-training ELRs; empty: the three-regimes chapter's grid
+pretrain_epochs = 100  # pre-training epochs T1; 0: the three-regimes chapter's epochs (its runs are reused)
 seeds = []  # init seeds; empty: the three-regimes chapter's seeds
 finetune_elr = 5e-4  # fine-tuning ELR on the sphere (regime 1 of the three-regimes chapter)
 finetune_epochs = 50  # fine-tuning epochs T2 (full metrics every epoch)
@@ -47,7 +48,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from sphere_regimes import plans, plotting, presets, regimes
+from sphere_regimes import experiments, plans, plotting, presets, regimes
 from sphere_regimes.data import DATASET_INFO
 from sphere_regimes.store import RunStore
 
@@ -61,11 +62,13 @@ pretraining = [r for r in results if r.config.init_from is None]
 finetuned = [r for r in results if r.config.init_from is not None]
 not_tuned = [r for r in pretraining if r.config.run_id not in {f.config.init_from for f in finetuned}]
 
-sphere_results = plans.load_results("02_three_regimes", sphere)
+sphere_results = experiments.three_regimes_runs(sphere).grid
 sphere_summary = regimes.run_summary(sphere_results, num_classes)
 boundaries, spans = regimes.regime_map(sphere_summary)
 table["map_regime"] = [regimes.regime_at(sphere_summary, elr) for elr in table["pretrain_elr"]]
-core_hours = sum(RunStore().wall_seconds(r.config) for r in finetuned) / 3600
+own_pretraining = pretrain_epochs not in (0, sphere["epochs"])
+core_hours = {name: sum(RunStore().wall_seconds(r.config) for r in runs) / 3600
+              for name, runs in (("fine-tuning", finetuned), ("pre-training", pretraining))}
 
 glue("preset_md", Markdown(f"`{preset}`"), display=False)
 title = DATASET_INFO[sphere["dataset"]].title
@@ -73,13 +76,21 @@ glue("data_md", Markdown(f"the first {sphere['train_size']} training images of {
                          else f"all of {title}"), display=False)
 glue("width", sphere["width"], display=False)
 glue("batch_size", sphere["batch_size"], display=False)
-glue("pretrain_epochs", sphere["epochs"], display=False)
+glue("pretrain_epochs", pretraining[0].config.epochs, display=False)
+glue("sphere_epochs", sphere["epochs"], display=False)
+glue("pretraining_md", Markdown(
+    f"these are runs of their own, so that $T_1 + T_2$ = {pretraining[0].config.epochs + finetune_epochs} epochs "
+    f"compares with the three-regimes chapter's constant-ELR runs of {sphere['epochs']} epochs."
+    if own_pretraining else "these are the three-regimes chapter's own runs."), display=False)
 glue("n_elrs", table["pretrain_elr"].nunique(), display=False)
 glue("n_seeds", table["seed"].nunique(), display=False)
 glue("finetune_elr", finetune_elr, display=False)
 glue("finetune_epochs", finetune_epochs, display=False)
 glue("average_epochs", average_epochs, display=False)
-glue("core_hours", core_hours, display=False)
+glue("core_hours_md", Markdown(
+    f"Training took {core_hours['pre-training']:.2f} core-hours of pre-training"
+    + ("" if own_pretraining else " (the three-regimes chapter's runs)")
+    + f" and {core_hours['fine-tuning']:.2f} of fine-tuning."), display=False)
 glue("not_tuned_md", Markdown(
     "Every pre-training run was fine-tuned." if not not_tuned else
     "Not fine-tuned (the pre-training run diverged, so it has no end point): "
@@ -89,7 +100,7 @@ glue("not_tuned_md", Markdown(
 # ## Test error after fine-tuning
 #
 # The references are the three-regimes chapter's constant-ELR runs (the same network trained for
-# $T_1$ epochs at one ELR): the best of them by the same measure (the mean test error over the evaluated
+# {glue:text}`sphere_epochs` epochs at one ELR): the best of them by the same measure (the mean test error over the evaluated
 # epochs among its last {glue:text}`average_epochs` epochs, mean over seeds; that chapter evaluates every
 # {glue:text}`metric_every` epochs at the end), and the lowest test error any of its epochs reached (mean
 # over seeds at the best ELR by that measure: an optimistic, early-stopped reference). "From scratch" is

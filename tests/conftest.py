@@ -62,6 +62,8 @@ notebooks:
     seeds: [0]
     bisection_steps: {bisection_steps}
     individual_elrs: []
+    pilot_widths: []
+    pilot_train_sizes: []
 """
 
 

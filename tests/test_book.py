@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from sphere_regimes import paths
+from sphere_regimes.report import toc_for
 
 BOOK = paths.REPO_ROOT / "_work" / "smoke" / "book" / "_build" / "html"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -67,3 +69,13 @@ def test_page_renders_math_and_figures_in_chromium(built_book, chromium, tmp_pat
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 10 and (pixels < 200).mean() > 0.01, "the screenshot is blank"
     shutil.copy(shot, paths.REPO_ROOT / "_work" / "smoke" / f"screenshot-{target.stem}.png")
+
+
+def test_the_table_of_contents_keeps_only_the_chapters_a_preset_executes():
+    toc = yaml.safe_load((paths.REPO_ROOT / "book" / "_toc.yml").read_text())
+    kept = toc_for(toc, {"01_toy_theory", "02_three_regimes"})
+    files = [entry["file"] for entry in kept["chapters"]]
+    assert files == ["chapters/01_toy_theory", "chapters/02_three_regimes", "differences", "reproducibility"]
+    assert kept["root"] == toc["root"]
+    every = {entry["file"].split("/", 1)[1] for entry in toc["chapters"] if entry["file"].startswith("chapters/")}
+    assert toc_for(toc, every) == toc

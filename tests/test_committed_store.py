@@ -27,7 +27,7 @@ def committed():
 @pytest.fixture(scope="module")
 def three_regimes(committed):
     """The total-constraint runs (grid and boundary search)."""
-    return experiments.split_by_constraint(committed)[0]
+    return experiments.three_regimes_runs(resolved_params("cpu", "02_three_regimes")).grid
 
 
 def test_every_planned_run_is_committed_and_matches_its_checksum(committed):

@@ -18,10 +18,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sphere_regimes import engine, paths, run
+from sphere_regimes import RunConfig, engine, paths, run
 from sphere_regimes import store as store_module
 from sphere_regimes.data import DeviceData
-from sphere_regimes.engine import RunFailedError
+from sphere_regimes.engine import RunFailedError, load
 from sphere_regimes.metrics import train_mode_pass
 from sphere_regimes.models import build_model, si_parameters
 from sphere_regimes.store import RunStore, StoreCorruptError, StoreFormatError
@@ -283,3 +283,20 @@ def test_fine_tuning_from_another_network_or_an_unfinished_run_is_refused(tiny_c
         run(tiny_config.replace(init_from="0123456789abcdef"), store)
     with pytest.raises(ValueError, match="16-hex-digit"):
         tiny_config.replace(init_from="last-run")
+
+
+def test_a_done_run_stores_its_final_weights_and_fine_tuning_starts_from_them(tmp_path, fashion_mnist):
+    """final.pt (checksummed in status.json) is the end point a fine-tuning run loads: equal to the
+    model at the last epoch, enough without resume.pt, and a damaged copy is a clear error."""
+    store = RunStore(tmp_path)
+    source = RunConfig(train_size=256, width=2, elr=0.01, epochs=2, device="cpu")
+    run(source, store)
+    final = store.load_final(source)
+    assert all(torch.equal(final[name], value) for name, value in store.load_checkpoint(source)["model"].items())
+    (store.run_dir(source) / "resume.pt").unlink()
+    tuned = run(source.replace(elr=0.001, epochs=1, init_from=source.run_id), store)
+    assert tuned.metrics.loc[0, "train_loss"] == pytest.approx(load(source, store).final["train_loss"], rel=1e-5)
+    path = store.run_dir(source) / "final.pt"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(StoreCorruptError, match="final.pt does not match the checksum recorded in status.json"):
+        store.load_final(source)

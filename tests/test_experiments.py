@@ -46,9 +46,12 @@ notebooks:
     width: 2
     epochs: 3
     dense_metric_epochs: 3
-    sharpness_every: 0
+    sharpness_every: {sharpness_every}
     elrs: [0.01, 1.0]
     seeds: [0]
+    individual_elrs: []
+    pilot_widths: []
+    pilot_train_sizes: []
   {chapter}
 """
 CONVENTIONAL = """03_conventional_training:
@@ -60,6 +63,8 @@ CONVENTIONAL = """03_conventional_training:
     af_pairs: [[0.1, 0.001]]
     seeds: [0, 1]"""
 FINE_TUNING = """04_fine_tuning:
+    pretrain_elrs: []
+    pretrain_epochs: {pretrain_epochs}
     finetune_elr: 0.001
     finetune_epochs: 2"""
 
@@ -67,8 +72,8 @@ FINE_TUNING = """04_fine_tuning:
 @pytest.fixture
 def chapter_preset(tiny_preset, monkeypatch):
     """Write preset "tiny" with the three-regimes chapter's tiny grid and one more chapter; returns its name."""
-    def write(chapter: str) -> str:
-        (paths.PRESETS_DIR / "tiny.yaml").write_text(CHAPTERS.format(chapter=chapter))
+    def write(chapter: str, sharpness_every: int = 0) -> str:
+        (paths.PRESETS_DIR / "tiny.yaml").write_text(CHAPTERS.format(chapter=chapter, sharpness_every=sharpness_every))
         return tiny_preset
     return write
 
@@ -91,11 +96,16 @@ def test_conventional_chapter_must_train_the_three_regimes_network(chapter_prese
         plans.planned_runs(chapter_preset(CONVENTIONAL.format(width=4)))
 
 
-def test_fine_tuning_starts_from_the_three_regimes_runs_once_they_are_stored(chapter_preset):
-    preset = chapter_preset(FINE_TUNING)
+@pytest.mark.parametrize("pretrain_epochs", [0, 4])
+def test_fine_tuning_starts_from_the_pretraining_end_points_once_they_are_stored(chapter_preset, pretrain_epochs):
+    """``pretrain_epochs = 0`` reuses the three-regimes runs; other values pre-train runs of their own."""
+    preset = chapter_preset(FINE_TUNING.format(pretrain_epochs=pretrain_epochs), sharpness_every=2)
     planned = plans.planned_runs(preset)
     pretraining = planned["04_fine_tuning"]
-    assert [c.run_id for c in pretraining] == [c.run_id for c in planned["02_three_regimes"]]  # nothing new
+    same = [c.run_id for c in pretraining] == [c.run_id for c in planned["02_three_regimes"]]
+    assert same == (pretrain_epochs == 0)
+    assert all(c.epochs == (pretrain_epochs or 3) and c.sharpness_every == (0 if pretrain_epochs else 2)
+               for c in pretraining)
     assert plans.compute(preset) == []  # pre-training, then (planned again) fine-tuning from its end points
     tuned = [c for c in plans.planned_runs(preset)["04_fine_tuning"] if c.init_from is not None]
     assert [c.init_from for c in tuned] == [c.run_id for c in pretraining]
@@ -103,4 +113,9 @@ def test_fine_tuning_starts_from_the_three_regimes_runs_once_they_are_stored(cha
     results = {r.config.run_id: r for r in plans.load_results("04_fine_tuning", resolved_params(preset, "04_fine_tuning"))}
     for config in tuned:
         start, end = results[config.run_id].metrics.loc[0], results[config.init_from].final
-        assert start["train_loss"] == pytest.approx(end["train_loss"], rel=1e-5)  # the pre-training end point
+        assert start["train_loss"] == pytest.approx(end["train_loss"], rel=1e-5)  # the pre-training end point  # the pre-training end point
+
+
+def test_own_pretraining_needs_a_three_regimes_chapter_that_measures_sharpness(chapter_preset):
+    with pytest.raises(ValueError, match="measure no sharpness, so the pre-training runs would be those runs"):
+        plans.planned_runs(chapter_preset(FINE_TUNING.format(pretrain_epochs=4)))

@@ -87,9 +87,10 @@ _SAME_NETWORK = ("dataset", "train_size", "model", "width", "depth", "head_norm"
 def pretrained_state(config: RunConfig, store: RunStore) -> dict[str, torch.Tensor]:
     """Model state at the end of run ``config.init_from`` (the start of a fine-tuning run).
 
-    Taken from that run's resume checkpoint; when the store has the run's metrics but not its
-    checkpoint (a fresh clone: checkpoints stay out of git), the run is recomputed in a scratch
-    store (``_work/pretrained-rerun``) and must reproduce the stored metrics bit for bit.
+    Taken from that run's final.pt (committed for the runs a chapter fine-tunes from), else from its
+    resume checkpoint; when the store has neither (a run finished before final.pt existed), the run is
+    recomputed in a scratch store (``_work/pretrained-rerun``) and must reproduce the stored metrics
+    bit for bit, which holds only on the machine and thread count that made it.
     """
     source_dir = store.root / config.init_from
     if not (source_dir / "config.json").exists():
@@ -103,6 +104,9 @@ def pretrained_state(config: RunConfig, store: RunStore) -> dict[str, torch.Tens
     finished = load(source, store)
     if finished is None or finished.status.status != "done":
         raise ValueError(f"init_from {config.init_from} ({source.label()}) has not finished; compute it first")
+    final = store.load_final(source)
+    if final is not None:
+        return final
     checkpoint = store.load_checkpoint(source)
     if checkpoint is None or int(checkpoint["epoch"]) != source.epochs:
         checkpoint = _recompute_checkpoint(source, store, finished.status.metrics_sha256)
@@ -114,7 +118,8 @@ def _recompute_checkpoint(source: RunConfig, store: RunStore, metrics_sha256: st
     rerun = run(source, scratch)
     if rerun.status.metrics_sha256 != metrics_sha256:
         raise RuntimeError(f"recomputing {source.label()} to fine-tune from it did not reproduce its stored metrics "
-                           f"(other machine or thread count?); its stored run is in {store.run_dir(source)}")
+                           f"(other machine or thread count?); its stored run is in {store.run_dir(source)}: bring its final.pt "
+                           "from the machine that made it, or pre-train anew (another pretrain_epochs)")
     return scratch.load_checkpoint(source)
 
 
@@ -205,7 +210,8 @@ class _Trainer:
                 status = self._status("diverged", diverged_epoch - 1, diverged_epoch=diverged_epoch,
                                       metrics_sha256=digest)
             else:
-                status = self._status("done", epoch, metrics_sha256=digest)
+                status = self._status("done", epoch, metrics_sha256=digest,
+                                      final_sha256=self.store.save_final(config, self.model.state_dict()))
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
             self._write_timing(wall_before + time.perf_counter() - start)
             self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")

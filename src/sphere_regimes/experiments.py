@@ -9,7 +9,9 @@ trains exactly what the chapters will read. Notebooks call
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
+
+import pandas as pd
 
 from . import regimes
 from .config import RunConfig
@@ -49,7 +51,20 @@ def three_regimes_plan(params: dict[str, Any]) -> list[RunConfig]:
     grid = [base_config(params, elr=float(elr), seed=int(seed)) for seed in params["seeds"] for elr in params["elrs"]]
     bisection = [base_config(params, elr=elr, seed=int(seed))
                  for elr in bisection_elrs(params) for seed in params["seeds"]]
-    return grid + bisection + individual_constraint_runs(params)
+    return grid + bisection + individual_constraint_runs(params) + pilot_runs(params)
+
+
+def pilot_runs(params: dict[str, Any]) -> list[RunConfig]:
+    """The pilot that sizes the chapter's setting: ``pilot_epochs`` epochs at the grid's first ELR (full
+    metrics every epoch) for each of ``pilot_widths`` on the chapter's training set, and for each of
+    ``pilot_train_sizes`` (0: all images) at the chapter's width; their timing gives the seconds per
+    epoch of each choice (:func:`pilot_projection`)."""
+    shapes = {(int(w), params["train_size"]) for w in params["pilot_widths"]}
+    shapes |= {(params["width"], int(n)) for n in params["pilot_train_sizes"]}
+    epochs = int(params["pilot_epochs"])
+    return [base_config(params, width=width, train_size=train_size or None, elr=float(params["elrs"][0]),
+                        seed=int(params["seeds"][0]), epochs=epochs, dense_metric_epochs=epochs, sharpness_every=0)
+            for width, train_size in sorted(shapes, key=lambda shape: (shape[0], shape[1] or 10**9))]
 
 
 def individual_constraint_runs(params: dict[str, Any]) -> list[RunConfig]:
@@ -68,10 +83,36 @@ def individual_constraint_runs(params: dict[str, Any]) -> list[RunConfig]:
             for elr in params["individual_elrs"]]
 
 
-def split_by_constraint(results: list[RunResult]) -> tuple[list[RunResult], list[RunResult]]:
-    """The runs of :func:`three_regimes_plan` split into (total-constraint, individual-constraint)."""
-    return ([r for r in results if r.config.constraint == "total"],
-            [r for r in results if r.config.constraint == "individual"])
+class ThreeRegimesRuns(NamedTuple):
+    """The runs of :func:`three_regimes_plan` by role."""
+
+    grid: list[RunResult]  # total constraint: the ELR grid and the boundary search
+    individual: list[RunResult]  # individual constraint (:func:`individual_constraint_runs`)
+    pilot: list[RunResult]  # timing pilot (:func:`pilot_runs`)
+
+
+def three_regimes_runs(params: dict[str, Any]) -> ThreeRegimesRuns:
+    """The three-regimes chapter's finished runs under ``params`` (that chapter's parameters), by role."""
+    from .plans import load_results  # the plans module imports this one
+
+    results = load_results(THREE_REGIMES, params)
+    pilot_ids = {c.run_id for c in pilot_runs(params)}
+    main = [r for r in results if r.config.run_id not in pilot_ids]
+    return ThreeRegimesRuns(grid=[r for r in main if r.config.constraint == "total"],
+                            individual=[r for r in main if r.config.constraint == "individual"],
+                            pilot=[r for r in results if r.config.run_id in pilot_ids])
+
+
+def pilot_projection(pilot: list[RunResult], store: RunStore, runs: int, epochs: int, workers: int) -> pd.DataFrame:
+    """Seconds per epoch of each pilot run (its wall time over its epochs, full metrics every epoch: an
+    upper bound for a sparser schedule) and the projected wall time in hours of ``runs`` runs of
+    ``epochs`` epochs on ``workers`` single-thread processes."""
+    rows = []
+    for result in pilot:
+        seconds = store.wall_seconds(result.config) / result.config.epochs
+        rows.append({"width": result.config.width, "train_size": result.config.train_size or 0,
+                     "seconds_per_epoch": seconds, "projected_hours": seconds * runs * epochs / workers / 3600})
+    return pd.DataFrame(rows)
 
 
 def bisection_elrs(params: dict[str, Any]) -> list[float]:
@@ -131,13 +172,28 @@ def conventional_plan(params: dict[str, Any]) -> list[RunConfig]:
 
 
 def pretraining_configs(params: dict[str, Any]) -> list[RunConfig]:
-    """The fine-tuning chapter's pre-training runs: the three-regimes chapter's runs under the same
-    preset (same network, data and epochs, hence the same run ids) at ``pretrain_elrs`` x ``seeds``;
-    an empty list takes that chapter's ELR grid or seeds."""
+    """The fine-tuning chapter's pre-training runs: the three-regimes chapter's setting under the same
+    preset (network, data, metric schedule) at ``pretrain_elrs`` x ``seeds`` for ``pretrain_epochs``
+    epochs ($T_1$); an empty list takes that chapter's ELR grid or seeds.
+
+    ``pretrain_epochs = 0`` (or that chapter's epochs) reuses that chapter's runs. Other values train
+    runs of their own without sharpness measurements: a run's epochs do not name it (a longer run
+    extends a shorter one), so the missing sharpness is what names them apart, and a three-regimes
+    chapter that measures no sharpness cannot have a different ``pretrain_epochs``.
+    """
     source = resolved_params(params["preset"], THREE_REGIMES)
     elrs = params["pretrain_elrs"] or source["elrs"]
     seeds = params["seeds"] or source["seeds"]
-    return [base_config(source, elr=float(elr), seed=int(seed)) for seed in seeds for elr in elrs]
+    epochs = int(params["pretrain_epochs"]) or source["epochs"]
+    changes = {}
+    if epochs != source["epochs"]:
+        if not source["sharpness_every"]:
+            raise ValueError(f"pretrain_epochs {epochs} differs from the epochs of {THREE_REGIMES} ({source['epochs']}), "
+                             f"whose runs measure no sharpness, so the pre-training runs would be those runs (epochs "
+                             "do not name a run); set pretrain_epochs to 0")
+        changes["sharpness_every"] = 0
+    return [base_config(source, elr=float(elr), seed=int(seed), epochs=epochs, **changes)
+            for seed in seeds for elr in elrs]
 
 
 def fine_tuning_config(pretraining: RunConfig, params: dict[str, Any]) -> RunConfig:

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 import nbformat
+import yaml
 
 from .presets import load_preset
 from .store import git_sha
@@ -90,7 +91,8 @@ def reproducibility_page(preset: str, executed: list[Path]) -> str:
 
 def stage(executed: list[Path], chapters: Path) -> None:
     """Copy executed notebooks into the book's chapter folder, folding away (``hide-input``) the
-    cell papermill injects with the preset's parameters: the page shows the values, not the code."""
+    cell papermill injects with the preset's parameters: the page shows the values, not the code;
+    the table of contents beside that folder keeps only the chapters of the preset (:func:`toc_for`)."""
     chapters.mkdir(parents=True, exist_ok=True)
     for path in executed:
         notebook = nbformat.read(path, as_version=4)
@@ -99,6 +101,17 @@ def stage(executed: list[Path], chapters: Path) -> None:
             if "injected-parameters" in tags and "hide-input" not in tags:
                 tags.append("hide-input")
         nbformat.write(notebook, chapters / path.name)
+    toc = chapters.parent / "_toc.yml"
+    toc.write_text(yaml.safe_dump(toc_for(yaml.safe_load(toc.read_text()), {p.stem for p in executed},
+                                          chapters.name), sort_keys=False))
+
+
+def toc_for(toc: dict, staged: set[str], folder: str = "chapters") -> dict:
+    """``toc`` without the chapter pages that the preset does not execute (a preset may leave out a
+    chapter whose runs it has not computed yet); pages outside ``folder`` stay."""
+    kept = [entry for entry in toc["chapters"]
+            if not entry["file"].startswith(f"{folder}/") or entry["file"].split("/", 1)[1] in staged]
+    return {**toc, "chapters": kept}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ Layout of ``ROOT/<run_id>/``:
 | ``metrics.csv``  | one row per epoch (0 = the initial point), see :mod:`.metrics`    | yes    |
 | ``status.json``  | ``running`` / ``done`` / ``diverged`` / ``failed``, epochs done, versions | yes |
 | ``timing.json``  | wall time, device and thread count (not reproducible by nature)  | yes    |
+| ``final.pt``     | the model's weights at the end of a ``done`` run (a fine-tuning start) | only those a later chapter starts from |
 | ``resume.pt``    | checkpoint to resume or extend the run                            | no     |
 | ``.lock``        | ``flock`` target; the kernel drops the lock when a process dies   | no     |
 
@@ -70,6 +71,7 @@ class RunStatus:
     git_sha: str = ""
     torch_version: str = ""
     metrics_sha256: str = ""  # of metrics.csv, recorded when the run ends (done or diverged)
+    final_sha256: str = ""  # of final.pt, recorded when the run ends done
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": STORE_FORMAT, **self.__dict__}
@@ -289,6 +291,27 @@ class RunStore:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(self._file(config, "resume.pt"), buffer.getvalue())
+
+    def save_final(self, config: RunConfig, model_state: dict[str, torch.Tensor]) -> str:
+        """Write the final weights of ``config``'s run to final.pt; returns their sha256 (for the status)."""
+        buffer = io.BytesIO()
+        torch.save({name: tensor.detach().cpu() for name, tensor in model_state.items()}, buffer)
+        payload = buffer.getvalue()
+        atomic_write_bytes(self._file(config, "final.pt"), payload)
+        return hashlib.sha256(payload).hexdigest()
+
+    def load_final(self, config: RunConfig) -> dict[str, torch.Tensor] | None:
+        """The final weights of ``config``'s finished run, or ``None`` when the store has none; a file that
+        does not match the checksum in status.json raises :class:`StoreCorruptError`."""
+        path = self._file(config, "final.pt")
+        status = self.status(config)
+        if not path.exists() or status is None or not status.final_sha256:
+            return None
+        payload = path.read_bytes()
+        if hashlib.sha256(payload).hexdigest() != status.final_sha256:
+            raise StoreCorruptError(f"{path} does not match the checksum recorded in status.json; delete it (the run's "
+                                    "end point is then recomputed when a fine-tuning run needs it)")
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
 
     def load_checkpoint(self, config: RunConfig) -> dict[str, Any] | None:
         path = self._file(config, "resume.pt")
