@@ -62,6 +62,9 @@ notebooks:
     elrs: [0.01, 1.0]
     seeds: [0]
     bisection_steps: 0
+    individual_elrs: []
+    pilot_widths: []
+    pilot_train_sizes: []
 """
 
 

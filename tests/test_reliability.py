@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import crash_sweep
 from sphere_regimes import config as config_module
-from sphere_regimes import engine, paths, plans, run
+from sphere_regimes import engine, paths, plans, regimes, run
 from sphere_regimes import store as store_module
 from sphere_regimes.cli import main
 from sphere_regimes.presets import PresetError, resolved_params
@@ -249,6 +250,9 @@ def test_a_run_whose_loss_turns_nan_is_recorded_as_diverged_and_the_sweep_goes_o
     assert diverged.status.diverged_epoch == 2 and diverged.status.epochs_done == 1
     assert list(diverged.metrics.index) == [0, 1]
     assert [r.status.status for r in results] == ["diverged", "done"]
+    summary = regimes.run_summary(results)  # what the chapter's table and regime map read
+    assert list(summary["regime"])[0] == 3 and list(summary["status"]) == ["diverged", "done"]
+    assert summary.loc[0, "epochs"] == 1 and np.isnan(summary.loc[0, "late_angle_deg"])
 
 
 def test_runs_of_another_store_format_are_never_read_as_this_versions(tiny_preset, tiny_config, monkeypatch,

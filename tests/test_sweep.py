@@ -32,8 +32,9 @@ WAIT_SECONDS = 300  # generous bounds for a loaded machine; a healthy sweep take
 
 
 def _checksums(store: RunStore) -> dict[str, tuple[str, str]]:
-    """Status and metrics checksum of every run in the store."""
-    return {config.run_id: (status.status, status.metrics_sha256) for config, status in store.runs()}
+    """Status and metrics checksum of every run in the store ("started" before its first status)."""
+    return {config.run_id: (status.status, status.metrics_sha256) if status else ("started", "")
+            for config, status in store.runs()}
 
 
 def _reference(preset: str, root: Path) -> dict[str, tuple[str, str]]:

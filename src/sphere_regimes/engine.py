@@ -204,14 +204,14 @@ class _Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{rows[-1]['train_loss_running']:.3g}")
             bar.close()
+            final_sha256 = self.store.save_final(config, self.model.state_dict()) if diverged_epoch is None else ""
             self._write_timing(wall_before + time.perf_counter() - start)
             digest = self.store.metrics_digest(config)
             if diverged_epoch is not None:
                 status = self._status("diverged", diverged_epoch - 1, diverged_epoch=diverged_epoch,
                                       metrics_sha256=digest)
             else:
-                status = self._status("done", epoch, metrics_sha256=digest,
-                                      final_sha256=self.store.save_final(config, self.model.state_dict()))
+                status = self._status("done", epoch, metrics_sha256=digest, final_sha256=final_sha256)
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
             self._write_timing(wall_before + time.perf_counter() - start)
             self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")

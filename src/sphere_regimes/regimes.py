@@ -109,6 +109,12 @@ def seed_band(results: Sequence[RunResult], column: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": table.mean(axis=1), "low": table.min(axis=1), "high": table.max(axis=1)})
 
 
+def run_regime(result: RunResult, num_classes: int = 10, rule: RegimeRule = RegimeRule()) -> int:
+    """:func:`classify` of a run; a run whose loss became NaN or inf (status ``diverged``) is regime 3,
+    however few epochs it recorded."""
+    return 3 if result.status.status == "diverged" else classify(result.metrics, num_classes, rule)
+
+
 def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: RegimeRule = RegimeRule()
                 ) -> pd.DataFrame:
     """One row per run: ELR, seed, status, regime, the last evaluated epoch's metrics, and the means of
@@ -118,11 +124,13 @@ def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: Regim
     for result in results:
         final = result.final
         initial = result.metrics.loc[0]
-        late = second_half(result.metrics)
+        short = _too_short(result.metrics)  # only a run that diverged early: classify() needs 3 epochs
+        late = result.metrics.iloc[-1:] if short else second_half(result.metrics)
         rows.append({
             "elr": result.config.elr, "seed": result.config.seed, "status": result.status.status,
-            "epochs": int(final.name), "regime": classify(result.metrics, num_classes, rule),
-            "decay_exponent": decay_exponent(result.metrics), "late_angle_deg": late_angle_deg(result.metrics),
+            "epochs": int(final.name), "regime": run_regime(result, num_classes, rule),
+            "decay_exponent": np.nan if short else decay_exponent(result.metrics),
+            "late_angle_deg": np.nan if short else late_angle_deg(result.metrics),
             "train_loss": final["train_loss"], "train_error": final["train_error"],
             "test_error": final["test_error"], "effective_grad_norm": final["effective_grad_norm"],
             "late_train_loss": late["train_loss"].mean(), "late_effective_grad_norm": late["effective_grad_norm"].mean(),
@@ -132,6 +140,14 @@ def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: Regim
             "sharpness": _last_value(result.metrics, "sharpness"),
         })
     return pd.DataFrame(rows).sort_values(["elr", "seed"]).reset_index(drop=True)
+
+
+def _too_short(metrics: pd.DataFrame) -> bool:
+    try:
+        second_half(metrics)
+    except ValueError:
+        return True
+    return False
 
 
 def _last_value(metrics: pd.DataFrame, column: str) -> float:
