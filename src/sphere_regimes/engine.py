@@ -28,7 +28,7 @@ from .config import RunConfig
 from .data import DeviceData, epoch_generator, load_raw
 from .models import build_model, si_parameters
 from .optim import euclidean_lr, make_optimizer
-from .store import RunStatus, RunStore, git_sha, package_version
+from .store import RunStatus, RunStore, git_sha, machine_id, package_version
 
 
 class RunFailedError(RuntimeError):
@@ -220,8 +220,9 @@ class _Trainer:
         return RunResult(config, status, self.store.read_run(config)[1])
 
     def _write_timing(self, wall_seconds: float) -> None:
+        device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else machine_id()
         self.store.write_timing(self.config, {"wall_seconds": wall_seconds, "device": str(self.device),
-                                              "threads": torch.get_num_threads()})
+                                              "threads": torch.get_num_threads(), "machine": device})
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         config = self.config

@@ -113,6 +113,20 @@ def git_sha() -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+@functools.lru_cache(maxsize=1)
+def machine_id() -> str:
+    """The CPU model and a digest of its instruction-set flags (``/proc/cpuinfo``): float results are
+    reproducible bit for bit only on the same CPU kind (and thread count); "" where unknown."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = hashlib.sha256(fields.get("flags", "").encode()).hexdigest()[:12]
+    return f"{fields.get('model name', 'unknown CPU')} (flags {flags})"
+
+
 def package_version() -> str:
     from . import __version__
 

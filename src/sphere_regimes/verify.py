@@ -4,14 +4,19 @@ A stored run is re-run from nothing for its first ``epochs`` epochs in a scratch
 thread count it was trained with (``timing.json``), and every metric of those epochs is compared
 with the stored rows.
 
-Tolerance: on the same machine and thread count the rerun is bit-identical. Another thread count
-changes the order of float32 sums: measured on the smoke preset, 6e-4 relative in the effective
-gradient norm at the initial point and 5% after two epochs. Across CPUs (other
-instruction sets, other BLAS kernels) float32 sums differ in their last bits, and training on
-the sphere amplifies such differences, most of all in the chaotic regime 2 and the random walk of
-regime 3. So only the first epochs are compared, with a relative tolerance of ``1e-4`` by default
-(``rtol``) plus an absolute floor of ``1e-7`` for values near zero. The sharpness columns are left
-out where the rerun's shorter schedule puts them on other epochs.
+Tolerance: on the same CPU kind and thread count the rerun is bit-identical, and every epoch of the
+rerun is compared with a relative tolerance ``rtol`` (default ``1e-4``) plus an absolute floor of
+``1e-7`` for values near zero. Across CPUs (other instruction sets, other BLAS kernels) float32 sums
+differ in their last bits and training amplifies the difference: measured between two machines of
+this project, the initial point agrees to 2e-8 relative, but after two epochs even a regime-1 run
+at ELR 1e-4 differs by 1% in the effective gradient norm and 30 images in the test error, and a
+regime-3 run by a factor of two in its loss after one epoch. So on another machine (``timing.json``
+records the CPU model and a digest of its instruction-set flags; a run without that record counts
+as another machine) only the initial point, epoch 0, is compared, with ``INITIAL_RTOL``: it checks
+the data, the shared initialisation and last layer, and the metric definitions exactly. Another
+thread count changes the order of float32 sums too (6e-4 relative in the effective gradient norm at
+the initial point on the smoke preset), so reruns use the stored run's thread count. The sharpness
+columns are left out where the rerun's shorter schedule puts them on other epochs.
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunResult, load, run
 from .presets import PresetError
 from .regimes import classify
-from .store import RunStore
+from .store import RunStore, machine_id
 
 ABSOLUTE_FLOOR = 1e-7
 """Absolute tolerance added to ``rtol * |stored|`` (metrics that are zero up to float noise)."""
+INITIAL_RTOL = 1e-6
+"""Relative tolerance of the initial point (epoch 0) when the rerun runs on another CPU kind."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Check:
     epochs: int
     worst_column: str
     worst_deviation: float  # max over compared cells of |rerun - stored| / (rtol |stored| + ABSOLUTE_FLOOR)
+    scope: str  # "every epoch" (same machine) or "initial point" (another machine, at INITIAL_RTOL)
 
     @property
     def passed(self) -> bool:
@@ -96,10 +104,21 @@ def rerun_metrics(config: RunConfig, epochs: int, scratch: RunStore, threads: in
         torch.set_num_threads(before)
 
 
-def reexecute(result: RunResult, epochs: int, scratch: RunStore, rtol: float = 1e-4, threads: int = 1) -> Check:
-    """Re-run ``result``'s config for its first ``epochs`` epochs and compare with the stored rows."""
+def reexecute(result: RunResult, epochs: int, scratch: RunStore, rtol: float = 1e-4, threads: int = 1,
+              same_machine: bool = True) -> Check:
+    """Re-run ``result``'s config for its first ``epochs`` epochs and compare with the stored rows: every
+    epoch at ``rtol`` on the same machine, else the initial point at :data:`INITIAL_RTOL`."""
     rerun = rerun_metrics(result.config, epochs, scratch, threads)
-    return Check(result.config.label(), result.config.run_id, len(rerun) - 1, *compare(result.metrics, rerun, rtol))
+    if same_machine:
+        return Check(result.config.label(), result.config.run_id, len(rerun) - 1,
+                     *compare(result.metrics, rerun, rtol), "every epoch")
+    return Check(result.config.label(), result.config.run_id, 0,
+                 *compare(result.metrics, rerun.loc[[0]], INITIAL_RTOL), "initial point")
+
+
+def made_here(store: RunStore, config: RunConfig) -> bool:
+    """Whether the stored run was trained on this CPU kind (``timing.json``'s machine record)."""
+    return store.timing(config).get("machine") == machine_id()
 
 
 def stored_threads(store: RunStore, config: RunConfig) -> int:
@@ -117,7 +136,7 @@ def verify_preset(preset: str, count: int = 3, epochs: int = 2, rtol: float = 1e
     if not results:
         raise ValueError(f"the store {store.root} holds no finished run of preset {preset!r}; nothing to verify")
     def check_all(root: Path) -> list[Check]:
-        return [reexecute(r, epochs, RunStore(root), rtol, stored_threads(store, r.config))
+        return [reexecute(r, epochs, RunStore(root), rtol, stored_threads(store, r.config), made_here(store, r.config))
                 for r in sample_runs(results, count)]
 
     if scratch is not None:
@@ -142,11 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for check in checks:
         verdict = "ok" if check.passed else "MISMATCH"
-        print(f"{verdict:8} {check.run_id} {check.label}: {check.epochs} epochs, worst deviation "
+        compared = f"{check.epochs} epochs" if check.scope == "every epoch" else "initial point (made on another machine)"
+        print(f"{verdict:8} {check.run_id} {check.label}: {compared}, worst deviation "
               f"{check.worst_deviation:.2g} x tolerance ({check.worst_column or 'none'})")
     failed = [c for c in checks if not c.passed]
-    print(f"{len(checks) - len(failed)} of {len(checks)} re-executed runs match the store within rtol {args.rtol:g} "
-          f"(+ {ABSOLUTE_FLOOR:g} absolute)")
+    print(f"{len(checks) - len(failed)} of {len(checks)} re-executed runs match the store (rtol {args.rtol:g} on "
+          f"the machine that made them, {INITIAL_RTOL:g} at the initial point elsewhere; + {ABSOLUTE_FLOOR:g} absolute)")
     return 1 if failed else 0
 
 
