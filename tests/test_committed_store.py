@@ -107,3 +107,9 @@ def test_verify_compares_every_epoch_of_a_run_made_on_this_machine(tmp_path, fas
     assert verify.made_here(store, config)
     check = verify.reexecute(result, 2, RunStore(tmp_path / "scratch"), threads=1, same_machine=True)
     assert (check.scope, check.epochs, check.worst_deviation) == ("every epoch", 2, 0.0)
+
+
+def test_verify_samples_one_run_per_regime_and_skips_runs_too_short_to_classify(committed):
+    sample = verify.sample_runs(committed, 3)
+    assert sorted(regimes.classify(r.metrics) for r in sample) == [1, 2, 3]
+    assert all(r.config.epochs > 2 for r in sample)  # never a 2-epoch pilot run

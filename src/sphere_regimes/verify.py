@@ -84,7 +84,11 @@ def sample_runs(results: list[RunResult], count: int) -> list[RunResult]:
     finished = sorted((r for r in results if r.status.status == "done"), key=lambda r: (r.config.elr or 0, r.config.seed))
     first_of_regime: dict[int, RunResult] = {}
     for result in (r for r in finished if r.config.is_sphere):  # each run classified once
-        first_of_regime.setdefault(classify(result.metrics, DATASET_INFO[result.config.dataset].num_classes), result)
+        try:
+            regime = classify(result.metrics, DATASET_INFO[result.config.dataset].num_classes)
+        except ValueError:  # too short to classify (a pilot run)
+            continue
+        first_of_regime.setdefault(regime, result)
     chosen = {r.config.run_id: r for _, r in sorted(first_of_regime.items())[:count]}
     for index in np.linspace(0, len(finished) - 1, num=min(count, len(finished))).round().astype(int):
         if len(chosen) < count:
