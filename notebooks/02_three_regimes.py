@@ -215,7 +215,47 @@ for regime in (1, 2, 3):
 # - **Regime 1 (convergence):** {glue:md}`regime1_md`
 # - **Regime 2 (chaotic equilibrium):** {glue:md}`regime2_md`
 # - **Regime 3 (divergence):** {glue:md}`regime3_md`
+
+# %% [markdown]
+# ## Regime 1 at equal loss
 #
+# The paper (§4.1) compares the converging runs at equal train loss rather than at equal epoch: their paths in
+# the loss–gradient plane collapse onto one line, and a higher ELR reaches a given loss at a flatter point.
+# For every regime-1 run, the effective gradient norm and the sharpness where its train loss first falls to
+# each level (interpolated between the evaluated epochs that bracket the crossing; sharpness is measured
+# every {glue:text}`sharpness_every` epochs), mean over seeds: {glue:md}`equal_loss_md`
+
+# %% tags=["hide-input"]
+loss_levels = [0.1, 0.05, 0.03]
+converging = [r for r in results if regime_of[r.config.elr] == 1]
+equal_loss = {column: regimes.at_equal_loss(converging, column, loss_levels).groupby("elr").mean().drop(columns="seed")
+              for column in ("effective_grad_norm", "sharpness")} if converging else {}
+
+
+def spread(column: str, level: float) -> str:
+    values = equal_loss[column][level].dropna()
+    if values.empty:
+        return f"(no run reaches loss {level:g})"
+    return f"{values.max() / values.min():.2f}× at loss {level:g} ({len(values)} ELRs)"
+
+
+def sharpness_range(level: float) -> str:
+    values = equal_loss["sharpness"][level].dropna()
+    if values.empty:
+        return f"(no run reaches loss {level:g})"
+    return f"{trend(values).strip(' ()') or 'one ELR'} at loss {level:g}, {values.iloc[0]:.3g} to {values.iloc[-1]:.3g}"
+
+
+glue("sharpness_every", sharpness_every, display=False)
+glue("equal_loss_md", Markdown(
+    "the effective gradient norm at equal loss differs between the regime-1 ELRs by a factor (max/min) of "
+    + "; ".join(spread("effective_grad_norm", level) for level in loss_levels)
+    + " (one line would give 1); the sharpness at equal loss "
+    + "; ".join(sharpness_range(level) for level in loss_levels) + "." if converging
+    else "no regime-1 runs in this preset."), display=False)
+pd.concat(equal_loss, axis=1).style.format("{:.3g}") if converging else None
+
+# %% [markdown]
 # ## The per-layer effective learning rates
 #
 # The total constraint fixes only the joint norm of the four convolution layers, so each layer $i$ moves with
@@ -316,7 +356,7 @@ else:
     pilot_md = (f"At the chosen setting (width {width}, {train_size or 'all'} images) the pilot projected "
                 + (f"{float(chosen['projected_hours'].iloc[0]):.1f} h" if len(chosen) else "(not timed)")
                 + f"; the runs took {measured:.1f} h of wall time on 2 cores ({core_hours:.1f} core-hours). "
-                + "; ".join(f"Width {int(row.width)} on {int(row.train_size) or 'all'} images: "
+                + "; ".join(f"width {int(row.width)} on {int(row.train_size) or 'all'} images: "
                             f"{row.seconds_per_epoch:.1f} s per epoch, {row.projected_hours:.1f} h"
                             for row in projection.itertuples()) + ". "
                 + "Over the 8-hour budget for this chapter alone: "

@@ -113,3 +113,16 @@ def test_verify_samples_one_run_per_regime_and_skips_runs_too_short_to_classify(
     sample = verify.sample_runs(committed, 3)
     assert sorted(regimes.classify(r.metrics) for r in sample) == [1, 2, 3]
     assert all(r.config.epochs > 2 for r in sample)  # never a 2-epoch pilot run
+
+
+def test_regime_one_at_equal_loss_is_flatter_at_higher_elr_and_nearly_one_line(three_regimes):
+    """The chapter's "Regime 1 at equal loss": sharpness falls with the ELR at loss 0.05 and 0.03; the
+    effective gradient differs by at most 1.6x between the ELRs at those losses (not one line exactly)."""
+    summary = regimes.run_summary(three_regimes)
+    regime_of = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
+    converging = [r for r in three_regimes if regime_of[r.config.elr] == 1]
+    for level in (0.05, 0.03):
+        sharpness = regimes.at_equal_loss(converging, "sharpness", [level]).groupby("elr")[level].mean().dropna()
+        assert np.all(np.diff(sharpness) < 0) and len(sharpness) >= 5
+        gradient = regimes.at_equal_loss(converging, "effective_grad_norm", [level]).groupby("elr")[level].mean()
+        assert 1.2 < gradient.max() / gradient.min() < 1.6

@@ -129,3 +129,18 @@ def test_fine_tuning_summary_pairs_each_run_with_its_pre_training():
     assert row["pretrained_error"] == pytest.approx(0.35) and row["finetuned_error"] == pytest.approx(0.11)
     with pytest.raises(ValueError, match="pre-training run .* is not among the results"):
         fine_tuning_summary([tuned], average_epochs=2)
+
+
+def test_at_equal_loss_interpolates_at_the_first_crossing_in_log_loss():
+    from types import SimpleNamespace
+
+    from sphere_regimes import regimes
+
+    metrics = pd.DataFrame({"train_loss": [1.0, 0.1, 0.5, 0.01], "effective_grad_norm": [10.0, 20.0, 99.0, 40.0]},
+                           index=pd.Index([0, 1, 2, 3], name="epoch"))
+    result = SimpleNamespace(config=SimpleNamespace(elr=1e-3, seed=0), metrics=metrics)
+    row = regimes.at_equal_loss([result], "effective_grad_norm", [np.sqrt(0.1), 0.1, 0.05, 1e-3]).iloc[0]
+    assert row[np.sqrt(0.1)] == pytest.approx(15.0)  # halfway between epochs 0 and 1 in log loss
+    assert row[0.1] == pytest.approx(20.0)  # reached exactly at epoch 1
+    assert row[0.05] == pytest.approx(99.0 + (np.log(0.05) - np.log(0.5)) / (np.log(0.01) - np.log(0.5)) * (40 - 99))
+    assert np.isnan(row[1e-3])  # never reached

@@ -142,6 +142,28 @@ def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: Regim
     return pd.DataFrame(rows).sort_values(["elr", "seed"]).reset_index(drop=True)
 
 
+def at_equal_loss(results: Sequence[RunResult], column: str, losses: Sequence[float]) -> pd.DataFrame:
+    """``column`` of each run where its train loss first falls to each level of ``losses`` (paper §4.1:
+    regime-1 trajectories compared at equal loss): linear interpolation in log loss between the two
+    evaluated epochs (rows with both metrics) that bracket the first crossing; NaN where the run never
+    gets there. One row per run (elr, seed), one column per loss level."""
+    rows = []
+    for result in results:
+        both = result.metrics.dropna(subset=["train_loss", column])
+        log_loss, values = np.log(both["train_loss"].to_numpy()), both[column].to_numpy()
+        row = {"elr": result.config.elr, "seed": result.config.seed}
+        for level in losses:
+            crossed = np.flatnonzero(log_loss <= np.log(level))
+            if len(crossed) == 0 or crossed[0] == 0:
+                row[level] = np.nan
+                continue
+            i = crossed[0]
+            weight = (np.log(level) - log_loss[i - 1]) / (log_loss[i] - log_loss[i - 1])
+            row[level] = float(values[i - 1] + weight * (values[i] - values[i - 1]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _too_short(metrics: pd.DataFrame) -> bool:
     try:
         second_half(metrics)
