@@ -16,6 +16,15 @@ from sphere_regimes.store import RunStore
 COMMITTED = RunStore(paths.REPO_ROOT / "results")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def committed_store_env():
+    """The cpu preset's plans read results/ (its boundary search plans from the stored grid), whatever
+    store another test module (nbval's smoke store) left in SPHERE_REGIMES_RESULTS."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPHERE_REGIMES_RESULTS", str(COMMITTED.root))
+        yield
+
+
 @pytest.fixture(scope="module")
 def committed():
     """Every run the cpu preset's three-regimes chapter reads, from results/."""
