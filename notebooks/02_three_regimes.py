@@ -57,7 +57,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from sphere_regimes import experiments, plans, plotting, presets, regimes
+from sphere_regimes import experiments, plans, plotting, presets, regimes, report
 from sphere_regimes.data import DATASET_INFO
 from sphere_regimes.store import RunStore
 
@@ -70,12 +70,10 @@ summary = regimes.run_summary(results, num_classes)
 groups = regimes.by_elr([r for r in results if r.config.elr in elrs])  # the grid; bisection runs join the table
 regime_of = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max())).to_dict()
 initial = results[0].metrics.loc[0]
-core_hours = sum(RunStore().wall_seconds(r.config) for r in results) / 3600
+core_hours = report.core_hours(results)
 
 glue("preset_md", Markdown(f"`{preset}`"), display=False)
-title = DATASET_INFO[dataset].title
-glue("data_md", Markdown(f"the first {train_size} training images of {title}" if train_size else f"all of {title}"),
-     display=False)
+glue("data_md", Markdown(report.data_description(dataset, train_size)), display=False)
 glue("width", width, display=False)
 glue("batch_size", batch_size, display=False)
 glue("epochs", epochs, display=False)

@@ -61,9 +61,8 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from sphere_regimes import conventional, experiments, plans, plotting, presets, regimes
+from sphere_regimes import conventional, experiments, plans, plotting, presets, regimes, report
 from sphere_regimes.data import DATASET_INFO, load_raw
-from sphere_regimes.store import RunStore
 
 plotting.set_style()
 params = presets.collect(globals(), "03_conventional_training")
@@ -80,12 +79,10 @@ boundaries, spans = regimes.regime_map(sphere_summary)
 summary["map_regime"] = [regimes.regime_at(sphere_summary, elr) for elr in summary["equilibrium_elr"]]
 steps_per_epoch = math.ceil((train_size or len(load_raw(dataset).train_labels)) / batch_size)
 summary["relaxation_epochs"] = 1 / (2 * summary["lr_wd"] * steps_per_epoch)
-core_hours = sum(RunStore().wall_seconds(r.config) for r in results) / 3600
+core_hours = report.core_hours(results)
 
 glue("preset_md", Markdown(f"`{preset}`"), display=False)
-title = DATASET_INFO[dataset].title
-glue("data_md", Markdown(f"the first {train_size} training images of {title}" if train_size else f"all of {title}"),
-     display=False)
+glue("data_md", Markdown(report.data_description(dataset, train_size)), display=False)
 glue("width", width, display=False)
 glue("batch_size", batch_size, display=False)
 glue("epochs", epochs, display=False)

@@ -48,9 +48,8 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from sphere_regimes import experiments, plans, plotting, presets, regimes
+from sphere_regimes import experiments, plans, plotting, presets, regimes, report
 from sphere_regimes.data import DATASET_INFO
-from sphere_regimes.store import RunStore
 
 plotting.set_style()
 params = presets.collect(globals(), "04_fine_tuning")
@@ -67,13 +66,11 @@ sphere_summary = regimes.run_summary(sphere_results, num_classes)
 boundaries, spans = regimes.regime_map(sphere_summary)
 table["map_regime"] = [regimes.regime_at(sphere_summary, elr) for elr in table["pretrain_elr"]]
 own_pretraining = pretrain_epochs not in (0, sphere["epochs"])
-core_hours = {name: sum(RunStore().wall_seconds(r.config) for r in runs) / 3600
+core_hours = {name: report.core_hours(runs)
               for name, runs in (("fine-tuning", finetuned), ("pre-training", pretraining))}
 
 glue("preset_md", Markdown(f"`{preset}`"), display=False)
-title = DATASET_INFO[sphere["dataset"]].title
-glue("data_md", Markdown(f"the first {sphere['train_size']} training images of {title}" if sphere["train_size"]
-                         else f"all of {title}"), display=False)
+glue("data_md", Markdown(report.data_description(sphere["dataset"], sphere["train_size"])), display=False)
 glue("width", sphere["width"], display=False)
 glue("batch_size", sphere["batch_size"], display=False)
 glue("pretrain_epochs", pretraining[0].config.epochs, display=False)

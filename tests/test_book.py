@@ -79,3 +79,15 @@ def test_the_table_of_contents_keeps_only_the_chapters_a_preset_executes():
     assert kept["root"] == toc["root"]
     every = {entry["file"].split("/", 1)[1] for entry in toc["chapters"] if entry["file"].startswith("chapters/")}
     assert toc_for(toc, every) == toc
+
+
+def test_chapters_name_their_data_and_add_up_training_time(tmp_path, tiny_config):
+    from sphere_regimes import report, run
+    from sphere_regimes.store import RunStore
+
+    assert report.data_description("fashion_mnist", 10000) == "the first 10000 training images of Fashion-MNIST"
+    assert report.data_description("fashion_mnist", None) == "all of Fashion-MNIST"
+    store = RunStore(tmp_path)
+    results = [run(tiny_config, store), run(tiny_config.replace(seed=1), store)]
+    assert report.core_hours(results, store) == pytest.approx(
+        sum(store.timing(r.config)["wall_seconds"] for r in results) / 3600)
