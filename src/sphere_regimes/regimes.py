@@ -124,8 +124,10 @@ def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: Regim
     for result in results:
         final = result.final
         initial = result.metrics.loc[0]
-        short = _too_short(result.metrics)  # only a run that diverged early: classify() needs 3 epochs
-        late = result.metrics.iloc[-1:] if short else second_half(result.metrics)
+        try:
+            late, short = second_half(result.metrics), False
+        except ValueError:  # only a run that diverged early: classify() needs 3 epochs
+            late, short = result.metrics.iloc[-1:], True
         rows.append({
             "elr": result.config.elr, "seed": result.config.seed, "status": result.status.status,
             "epochs": int(final.name), "regime": run_regime(result, num_classes, rule),
@@ -162,14 +164,6 @@ def at_equal_loss(results: Sequence[RunResult], column: str, losses: Sequence[fl
             row[level] = float(values[i - 1] + weight * (values[i] - values[i - 1]))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _too_short(metrics: pd.DataFrame) -> bool:
-    try:
-        second_half(metrics)
-    except ValueError:
-        return True
-    return False
 
 
 def _last_value(metrics: pd.DataFrame, column: str) -> float:
