@@ -231,6 +231,31 @@ def test_nan_loss_is_recorded_as_diverged(fashion_mnist, store):
     assert result.status.diverged_epoch == 1 and result.status.epochs_done == 0
     assert list(result.metrics.index) == [0]
     assert run(config, store).status.status == "diverged"  # not retried
+    assert result.status.diverged_reason == "the loss became NaN or inf"
+
+
+def test_weights_collapsing_to_norm_zero_are_recorded_as_diverged(fashion_mnist, store, monkeypatch):
+    """SGD + wd at a large lr·wd can decay the last layer away; the dead net's SI weights then shrink
+    geometrically until their norm underflows to 0 (a cpu-preset run did at epoch 78). Here the
+    underflow is forced at epoch 2: the run ends ``diverged`` with the reason, its epochs kept."""
+    original = engine._Trainer._train_epoch
+
+    def collapse_at_epoch_2(self, epoch):
+        stats = original(self, epoch)
+        if epoch == 2:
+            with torch.no_grad():
+                for weight in self.si_list:
+                    weight.zero_()
+        return stats
+
+    monkeypatch.setattr(engine._Trainer, "_train_epoch", collapse_at_epoch_2)
+    config = RunConfig(model="convnet_af", optimizer="sgd", lr=0.1, weight_decay=1e-3, train_size=256, width=4,
+                       epochs=3, device="cpu")
+    result = run(config, store)
+    assert result.status.status == "diverged" and result.status.diverged_epoch == 2
+    assert "collapsed to norm 0" in result.status.diverged_reason
+    assert list(result.metrics.index) == [0, 1] and np.isfinite(result.metrics["elr"]).all()
+    assert run(config, store).status.status == "diverged"  # not retried
 
 
 def test_corrupt_store_files_get_clear_errors(tiny_config, store):

@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run(config, store)
     status = result.status
     if status.status == "diverged":
-        print(f"diverged at epoch {status.diverged_epoch} (the loss became NaN or inf)")
+        print(f"diverged at epoch {status.diverged_epoch} ({status.diverged_reason})")
         return 0
     final = result.final
     print(f"epoch {status.epochs_done}: train loss {final['train_loss']:.4g}, test error {final['test_error']:.3f}, "

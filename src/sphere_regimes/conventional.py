@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .regimes import RegimeRule, classify, second_half
+from .regimes import RegimeRule, run_regime, second_half
 
 if TYPE_CHECKING:
     from .engine import RunResult
@@ -95,7 +95,8 @@ def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: 
     """One row per SGD run: its setting, the theory and measured (median over the last quarter)
     angular update per step, the epochs it took to reach the theory (:func:`equilibrium_epochs`), the
     equilibrium ELR with its min and max over the last quarter, its own regime
-    (:func:`sphere_regimes.regimes.classify`), and its final and stationary metrics."""
+    (:func:`sphere_regimes.regimes.run_regime`: a diverged run is regime 3), and its final and
+    stationary metrics."""
     rows = []
     for result in results:
         config, metrics = result.config, result.metrics
@@ -114,7 +115,7 @@ def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: 
             "elr_min": float(late_elr.min()), "elr_max": float(late_elr.max()),
             "initial_si_norm": float(metrics["si_norm"].iloc[0]), "max_si_norm": float(metrics["si_norm"].max()),
             "final_si_norm": float(metrics["si_norm"].iloc[-1]),
-            "regime": classify(metrics, num_classes, rule), "epochs": int(final.name),
+            "regime": run_regime(result, num_classes, rule), "epochs": int(final.name),
             "train_loss": final["train_loss"], "late_train_loss": second_half(metrics)["train_loss"].mean(),
             "test_error": final["test_error"], "best_test_error": metrics["test_error"].min(),
             "status": result.status.status,

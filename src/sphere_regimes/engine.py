@@ -6,12 +6,16 @@ for. A resumed run ends bit-identical to an uninterrupted one on the same machin
 same thread count: batch order and augmentation come from ``(seed, epoch)`` generators, the
 metric passes leave the training state untouched, and the checkpoint holds the rest.
 
-A loss that turns NaN or inf ends the run with status ``diverged`` and the epoch; any other
-exception is recorded as ``failed`` with its message and raised as :class:`RunFailedError`.
+A loss that turns NaN or inf, or scale-invariant weights that collapse to norm 0 (weight decay
+shrinking a net whose gradient has died, as SGD + wd does at a large lr·wd once the trainable last
+layer has decayed away: the ELR ``lr / ||w||^2`` is then infinite), ends the run with status
+``diverged``, the epoch and the reason; any other exception is recorded as ``failed`` with its
+message and raised as :class:`RunFailedError`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -187,12 +191,13 @@ class _Trainer:
             epoch, rows, previous = self._restore(checkpoint)
             self._status("running", epoch)
             self.store.write_metrics(config, rows)
-            diverged_epoch = None
+            diverged_epoch, diverged_reason = None, None
             bar = tqdm(total=config.epochs, initial=epoch, disable=not progress, desc=config.label(), leave=False)
             while epoch < config.epochs:
                 epoch += 1
                 step_stats = self._train_epoch(epoch)
-                if not torch.isfinite(step_stats["loss_sum"]):
+                diverged_reason = self._divergence(step_stats)
+                if diverged_reason is not None:
                     diverged_epoch = epoch
                     break
                 rows.append(self._row(epoch, previous, step_stats))
@@ -209,7 +214,7 @@ class _Trainer:
             digest = self.store.metrics_digest(config)
             if diverged_epoch is not None:
                 status = self._status("diverged", diverged_epoch - 1, diverged_epoch=diverged_epoch,
-                                      metrics_sha256=digest)
+                                      diverged_reason=diverged_reason, metrics_sha256=digest)
             else:
                 status = self._status("done", epoch, metrics_sha256=digest, final_sha256=final_sha256)
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
@@ -241,6 +246,16 @@ class _Trainer:
             loss_sum += loss.detach().double() * len(y)
             wrong += (logits.argmax(1) != y).sum()
         return {"loss_sum": loss_sum, "wrong": wrong}
+
+    def _divergence(self, step_stats: dict[str, Any]) -> str | None:
+        """Why the epoch just trained ends the run, or ``None``: a NaN/inf loss, or SI weights at norm 0."""
+        if not torch.isfinite(step_stats["loss_sum"]):
+            return "the loss became NaN or inf"
+        with torch.no_grad():
+            si_norm = float(torch.linalg.vector_norm(torch.stack([p.double().norm() for p in self.si_list])))
+        if not math.isfinite(si_norm) or si_norm == 0.0:
+            return f"the scale-invariant weights collapsed to norm {si_norm} (their ELR is undefined)"
+        return None
 
     def _row(self, epoch: int, previous: list[torch.Tensor] | None,
              step_stats: dict[str, Any] | None) -> dict[str, float]:

@@ -66,6 +66,7 @@ class RunStatus:
     status: str
     epochs_done: int
     diverged_epoch: int | None = None
+    diverged_reason: str | None = None  # "the loss became NaN or inf", or the SI weights collapsed to norm 0
     error: str | None = None
     package_version: str = ""
     git_sha: str = ""

@@ -122,7 +122,7 @@ def compute_one(config: RunConfig, root: Path, threads: int) -> Outcome:
         return Outcome(config, "fatal", str(error))
     status = result.status
     if status.status == "diverged":
-        return Outcome(config, "diverged", f"diverged at epoch {status.diverged_epoch}")
+        return Outcome(config, "diverged", f"diverged at epoch {status.diverged_epoch}: {status.diverged_reason}")
     return Outcome(config, "done")
 
 
