@@ -248,13 +248,16 @@ class _Trainer:
         return {"loss_sum": loss_sum, "wrong": wrong}
 
     def _divergence(self, step_stats: dict[str, Any]) -> str | None:
-        """Why the epoch just trained ends the run, or ``None``: a NaN/inf loss, or SI weights at norm 0."""
+        """Why the epoch just trained ends the run, or ``None``: a NaN/inf loss, or an SI tensor whose
+        float32 norm has underflowed to 0 (its ELR ``lr / ||w_i||^2`` is then infinite)."""
         if not torch.isfinite(step_stats["loss_sum"]):
             return "the loss became NaN or inf"
         with torch.no_grad():
-            si_norm = float(torch.linalg.vector_norm(torch.stack([p.double().norm() for p in self.si_list])))
-        if not math.isfinite(si_norm) or si_norm == 0.0:
-            return f"the scale-invariant weights collapsed to norm {si_norm} (their ELR is undefined)"
+            norms = metrics.layer_norms(self.si)
+        collapsed = [_short(name) for name, value in norms.items() if not math.isfinite(value) or value == 0.0]
+        if collapsed:
+            return (f"the scale-invariant weights collapsed: the norm of {', '.join(collapsed)} underflowed to 0 "
+                    f"(an infinite ELR)")
         return None
 
     def _row(self, epoch: int, previous: list[torch.Tensor] | None,
