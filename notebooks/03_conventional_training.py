@@ -76,7 +76,8 @@ sphere_params = presets.resolved_params(preset, "02_three_regimes")
 sphere_results = experiments.three_regimes_runs(sphere_params).grid
 sphere_summary = regimes.run_summary(sphere_results, num_classes)
 boundaries, spans = regimes.regime_map(sphere_summary)
-summary["map_regime"] = [regimes.regime_at(sphere_summary, elr) for elr in summary["equilibrium_elr"]]
+summary["map_regime"] = [regimes.regime_at(sphere_summary, elr) if elr > 0 else math.nan
+                         for elr in summary["equilibrium_elr"]]  # NaN: a diverged run has no equilibrium
 steps_per_epoch = math.ceil((train_size or len(load_raw(dataset).train_labels)) / batch_size)
 summary["relaxation_epochs"] = 1 / (2 * summary["lr_wd"] * steps_per_epoch)
 core_hours = report.core_hours(results)
@@ -176,11 +177,17 @@ spread = si.assign(elr_range=si["elr_max"] / si["elr_min"])
 equal_elr = conventional.equal_lr_wd_spread(si, "equilibrium_elr")
 equal_angle = conventional.equal_lr_wd_spread(si, "late_angle")
 equal_loss = conventional.equal_lr_wd_spread(si, "late_train_loss")
-matches = summary[summary["regime"] == summary["map_regime"]]
+placed = summary[summary["map_regime"].notna()]
+matches = placed[placed["regime"] == placed["map_regime"]]
+mismatches = placed[placed["regime"] != placed["map_regime"]]
 
 glue("n_si", len(si), display=False)
 glue("n_reached", len(reached), display=False)
 glue("n_at_theory", len(at_theory), display=False)
+off_theory = si[(si["angle_ratio"] - 1).abs() > tolerance]
+glue("off_theory_md", Markdown("; the others stay below it: " + ", ".join(
+    f"{r.angle_ratio:.2f} at lr·wd {r.lr_wd:.3g} (lr {r.lr:g})" for r in off_theory.itertuples())
+    if len(off_theory) else ""), display=False)
 glue("angle_ratio_md", Markdown(", ".join(f"{r.angle_ratio:.2f} (lr {r.lr:g}, wd {r.weight_decay:g})"
                                            for r in si.itertuples())), display=False)
 glue("elr_range_md", Markdown(", ".join(f"×{r.elr_range:.2g} (lr·wd {r.lr_wd:.3g}, lr {r.lr:g})"
@@ -198,7 +205,7 @@ glue("equal_elr_md", Markdown(agreement(equal_elr, "equilibrium ELR") or "no two
 glue("equal_angle_md", Markdown(agreement(equal_angle, "angular update") or "–"), display=False)
 glue("equal_loss_md", Markdown(agreement(equal_loss, "stationary train loss") or "–"), display=False)
 glue("max_equal_ratio", float(equal_elr["ratio"].max()) if len(equal_elr) else float("nan"), display=False)
-glue("n_runs", len(summary), display=False)
+glue("n_runs", len(placed), display=False)
 glue("n_matches", len(matches), display=False)
 
 # %% [markdown]
@@ -254,11 +261,39 @@ glue("fig_sgd_regime_map", fig, display=False)
 plt.close(fig)
 glue("map_md", Markdown("; ".join(
     f"{'Af ' if r.model.endswith('_af') else ''}lr {r.lr:g}, wd {r.weight_decay:g}: ELR {r.equilibrium_elr:.3g}, "
-    f"map regime {r.map_regime}, own regime {r.regime}" for r in summary.itertuples()) + "."), display=False)
+    f"map regime {r.map_regime:.0f}, own regime {r.regime}" for r in placed.itertuples()) + "."), display=False)
+diverged = summary[summary["map_regime"].isna()]
+glue("diverged_md", Markdown(" ".join(
+    f"{'Af ' if r.model.endswith('_af') else ''}lr {r.lr:g}, wd {r.weight_decay:g} diverged at epoch "
+    f"{r.diverged_epoch:.0f} and has no equilibrium ELR, so no place on the map." for r in diverged.itertuples())),
+     display=False)
+boundary_12 = boundaries[0] if boundaries else math.nan
+sphere_late_loss = sphere_summary.groupby("elr")["late_train_loss"].mean()
+near = sphere_late_loss[(sphere_late_loss.index >= mismatches["equilibrium_elr"].min() / 1.5)
+                        & (sphere_late_loss.index < boundary_12)] if len(mismatches) else sphere_late_loss[:0]
+glue("mismatch_md", Markdown(
+    f"The {len(mismatches)} runs whose own regime differs from the map's sit at equilibrium ELRs of "
+    f"{mismatches['equilibrium_elr'].min():.2g} to {mismatches['equilibrium_elr'].max():.2g} (the map's 1→2 boundary "
+    f"is at {boundary_12:.2g}); over the last quarter their train loss swings between "
+    + ", ".join(f"{r.late_loss_min:.2g} and {r.late_loss_max:.2g} (lr {r.lr:g}, wd {r.weight_decay:g})"
+                for r in mismatches.itertuples())
+    + ", while the sphere runs at fixed ELRs "
+    + ", ".join(f"{elr:.2g}" for elr in near.index)
+    + " settle at mean second-half losses of " + ", ".join(f"{v:.2g}" for v in near.values) + "."
+    if len(mismatches) else "Every run with an equilibrium is in the regime of its equilibrium ELR."), display=False)
 
 # %% [markdown]
 # The run's own regime is the map's regime at its equilibrium ELR for {glue:text}`n_matches` of the
-# {glue:text}`n_runs` runs: {glue:md}`map_md`
+# {glue:text}`n_runs` runs with an equilibrium: {glue:md}`map_md` {glue:md}`diverged_md`
+#
+# {glue:md}`mismatch_md` Below the sphere's 1→2 boundary, SGD with weight decay need not converge as the
+# sphere run at the same ELR does: while the loss falls the gradient shrinks, weight decay shrinks the
+# norm, the effective learning rate creeps up until the run destabilises (a loss and test-error spike in
+# {numref}`fig-sgd-training`, a jump of the norm in {numref}`fig-sgd-equilibrium`), and the cycle starts
+# again. This is the paper's "stable convergence with periodic destabilisation" at low
+# $\mathrm{lr}\cdot\mathrm{wd}$. The three-regimes chapter's rule, made for fixed-ELR runs, reads such a run
+# as regime 2 because its weights never stop turning (median angle per epoch ≥ 3° over the last quarter);
+# a run that spends long enough converging between spikes counts as regime 1.
 #
 # ## The `Af` variant: affine BatchNorm and a trainable last layer
 #
@@ -287,6 +322,13 @@ for row in af_rows.itertuples():
     twin = (f" (ConvNetSI: {si_index.loc[key, 'angle_ratio']:.2f}, ELR {si_index.loc[key, 'equilibrium_elr']:.3g}, "
             f"regime {si_index.loc[key, 'regime']}, test error {si_index.loc[key, 'test_error']:.3f})"
             if key in si_index.index else "")
+    if row.status == "diverged":
+        dead = (f"its loss sat at ln {num_classes} = {math.log(num_classes):.3f} (a constant output) from epoch "
+                f"{row.constant_output_from:.0f}, " if row.constant_output_from > 0 else "")
+        af_text.append(f"lr {row.lr:g}, wd {row.weight_decay:g} collapsed: {dead}test error {row.test_error:.3f}, and "
+                       f"the run ended diverged at epoch {row.diverged_epoch:.0f}, when the norm of its convolution "
+                       f"weights underflowed to 0{twin}")
+        continue
     af_text.append(f"lr {row.lr:g}, wd {row.weight_decay:g}: measured / theory {row.angle_ratio:.2f}, equilibrium "
                    f"ELR {row.equilibrium_elr:.3g}, regime {row.regime}, test error {row.test_error:.3f}{twin}")
 glue("af_md", Markdown("; ".join(af_text) + "." if af_text else "no Af runs in this preset."), display=False)
@@ -296,22 +338,33 @@ glue("af_md", Markdown("; ".join(af_text) + "." if af_text else "no Af runs in t
 # its convolution weights still are, and weight decay still drives their norm to the same kind of
 # equilibrium: {glue:md}`af_md`
 #
+# A collapse is how divergence ends when weight decay also acts on non-scale-invariant parameters: at a
+# high ELR the run loses its signal, the last layer and the BatchNorm affine weights then receive no
+# useful gradient and decay, the output stops depending on the input, no gradient reaches the
+# convolution weights, and weight decay alone shrinks them by $(1-\mathrm{lr}\cdot\mathrm{wd})$ per step,
+# their effective learning rate growing without bound (the straight line in the middle panel). The
+# fully scale-invariant net at the same (lr, wd), whose last layer is frozen, cannot lose its output
+# this way.
+#
 # ## Which claims held
 #
 # - Angular update $\to\sqrt{2\,\mathrm{lr}\,\mathrm{wd}}$: within {glue:text}`tolerance_pct:.0f`% over the
 #   last quarter for {glue:text}`n_at_theory` of {glue:text}`n_si` runs ({glue:text}`n_reached` reach it at
-#   some epoch).
+#   some epoch){glue:md}`off_theory_md`. A run that converges between destabilisations turns slower than
+#   the equilibrium while it converges, and a run whose norm still drifts has not reached it.
 # - Equal $\mathrm{lr}\cdot\mathrm{wd}$ behave alike: the equilibrium ELRs of runs sharing
 #   $\mathrm{lr}\cdot\mathrm{wd}$ differ by a factor of at most {glue:text}`max_equal_ratio:.2f`.
-# - The run is in the regime of its equilibrium ELR: {glue:text}`n_matches` of {glue:text}`n_runs` runs.
+# - The run is in the regime of its equilibrium ELR: {glue:text}`n_matches` of {glue:text}`n_runs` runs with
+#   an equilibrium; the others destabilise periodically below the sphere's 1→2 boundary (see above).
 #
 # ## Key numbers
 
 # %%
 # NBVAL_CHECK_OUTPUT
 for row in summary.itertuples():
-    print(f"{row.model} lr {row.lr:g} wd {row.weight_decay:g} seed {row.seed}: regime {row.regime}, "
-          f"regime of its equilibrium ELR {row.map_regime}")
+    place = f"regime of its equilibrium ELR {row.map_regime:.0f}" if row.map_regime > 0 else \
+        f"diverged at epoch {row.diverged_epoch:.0f}"
+    print(f"{row.model} lr {row.lr:g} wd {row.weight_decay:g} seed {row.seed}: regime {row.regime}, {place}")
 print("lr*wd shared by:", "; ".join(f"{row.lr_wd:g} (lr {', '.join(f'{lr:g}' for lr in row.lrs)})"
                                      for row in equal_elr.itertuples()))
 

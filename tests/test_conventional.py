@@ -12,7 +12,8 @@ import pytest
 
 from sphere_regimes import RunConfig, run
 from sphere_regimes.conventional import (
-    TOLERANCE, angular_update_theory, equal_lr_wd_spread, equilibrium_elr, equilibrium_epochs, sgd_summary,
+    TOLERANCE, angular_update_theory, constant_output_from, equal_lr_wd_spread, equilibrium_elr, equilibrium_epochs,
+    sgd_summary,
 )
 from sphere_regimes.engine import RunResult
 from sphere_regimes.store import RunStatus
@@ -68,6 +69,7 @@ def _sgd_result(lr: float, wd: float, elr_level: float, seed: int = 0, model: st
         "angle_step_rad": np.r_[np.nan, theory * (1 + np.exp(-np.arange(1, 41) / 3))],
         "elr": elr_level * (1 + np.exp(-np.arange(41) / 3)), "si_norm": np.linspace(6.0, 3.0, 41),
         "angle_epoch_deg": np.r_[np.nan, np.full(40, 20.0)], "train_loss": np.linspace(2.3, 0.3, 41),
+        "train_loss_running": np.r_[np.nan, np.linspace(2.3, 0.3, 40)],
         "train_error": np.linspace(0.9, 0.1, 41), "test_error": np.linspace(0.9, 0.15, 41),
     }, index=epochs)
     return RunResult(config, RunStatus("done", 40), table)
@@ -83,6 +85,21 @@ def test_sgd_summary_reads_theory_equilibrium_and_regime():
     assert row["first_epoch"] == 5  # exp(-e/3) <= 0.2 from e = 4.83
     assert row["equilibrium_elr"] == pytest.approx(2.2e-3, rel=0.01)
     assert row["regime"] == 2  # still turning 20 degrees per epoch at a loss of 0.3
+
+
+def test_a_collapsed_run_has_no_equilibrium_and_says_when_its_output_went_constant():
+    """The cpu preset's Af run at lr 1, wd 0.01: loss at ln 10 from epoch 14, weights underflowed at 78."""
+    result = _sgd_result(1.0, 1e-2, 1e-2, model="convnet_af")
+    running = np.r_[np.nan, np.linspace(2.0, 1.0, 12), 2.31, np.full(27, math.log(10) + 0.002)]
+    metrics = result.metrics.assign(train_loss_running=running)
+    collapsed = RunResult(result.config, RunStatus("diverged", 40, diverged_epoch=41), metrics)
+    row = sgd_summary([collapsed]).iloc[0]
+    assert row["regime"] == 3 and row["diverged_epoch"] == 41
+    assert np.isnan([row["equilibrium_elr"], row["elr_min"], row["elr_max"]]).all()
+    assert row["constant_output_from"] == 13  # epoch 13's 2.31 is 0.007 from ln 10: inside 0.01; epoch 12 is not
+    assert constant_output_from(metrics, 10, tolerance=0.005) == 14
+    assert math.isnan(constant_output_from(_sgd_result(1.0, 1e-2, 1e-2).metrics, 10))  # still learning at the end
+    assert math.isnan(sgd_summary([_sgd_result(1.0, 1e-2, 1e-2)]).iloc[0]["diverged_epoch"])
 
 
 def test_sgd_summary_refuses_runs_on_the_sphere():

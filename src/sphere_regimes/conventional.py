@@ -90,13 +90,30 @@ def equilibrium_epochs(angles: pd.Series, theory: float, tolerance: float = TOLE
     return first, settled
 
 
+def constant_output_from(metrics: pd.DataFrame, num_classes: int, tolerance: float = 0.01) -> float:
+    """The first epoch from which the running train loss stays within ``tolerance`` of ``ln(classes)``,
+    the loss of a net whose output no longer depends on its input (NaN if it never does). Such a net
+    sends no gradient into its convolution weights, so weight decay alone shrinks them by
+    ``(1 - lr wd)`` per step until their norm underflows (the collapse :mod:`sphere_regimes.engine`
+    records as a divergence)."""
+    losses = metrics["train_loss_running"].dropna()
+    near = (losses - math.log(num_classes)).abs() <= tolerance
+    if near.empty or not near.iloc[-1]:
+        return math.nan
+    away = near.index[~near.to_numpy()]
+    return float(near.index[0] if away.empty else near.index[near.index > away[-1]][0])
+
+
 def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: float = TOLERANCE,
                 rule: RegimeRule = RegimeRule()) -> pd.DataFrame:
     """One row per SGD run: its setting, the theory and measured (median over the last quarter)
     angular update per step, the epochs it took to reach the theory (:func:`equilibrium_epochs`), the
-    equilibrium ELR with its min and max over the last quarter, its own regime
+    equilibrium ELR with its min and max over the last quarter, the train loss's min and max over the
+    last quarter (``late_loss_*``: a wide range is a run destabilised again and again), its own regime
     (:func:`sphere_regimes.regimes.run_regime`: a diverged run is regime 3), and its final and
-    stationary metrics."""
+    stationary metrics. A run that diverged (NaN loss, or weights collapsed to norm 0: see
+    :mod:`sphere_regimes.engine`) has no equilibrium: its ELR columns are NaN and
+    ``diverged_epoch`` says when it ended."""
     rows = []
     for result in results:
         config, metrics = result.config, result.metrics
@@ -105,20 +122,26 @@ def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: 
         theory = angular_update_theory(config.lr, config.weight_decay, config.momentum)
         first, settled = equilibrium_epochs(metrics["angle_step_rad"], theory, tolerance)
         late_angle = float(late_epochs(metrics, "angle_step_rad").median())
+        diverged = result.status.status == "diverged"
         late_elr = late_epochs(metrics, "elr")
+        late_loss = late_epochs(metrics, "train_loss")
+        elr_levels = (math.nan,) * 3 if diverged else (late_elr.median(), late_elr.min(), late_elr.max())
         final = result.final
         rows.append({
             "model": config.model, "lr": config.lr, "weight_decay": config.weight_decay,
             "momentum": config.momentum, "seed": config.seed, "lr_wd": intrinsic_lr(config.lr, config.weight_decay),
             "theory_angle": theory, "late_angle": late_angle, "angle_ratio": late_angle / theory,
-            "first_epoch": first, "settled_epoch": settled, "equilibrium_elr": float(late_elr.median()),
-            "elr_min": float(late_elr.min()), "elr_max": float(late_elr.max()),
+            "first_epoch": first, "settled_epoch": settled, "equilibrium_elr": float(elr_levels[0]),
+            "elr_min": float(elr_levels[1]), "elr_max": float(elr_levels[2]),
             "initial_si_norm": float(metrics["si_norm"].iloc[0]), "max_si_norm": float(metrics["si_norm"].max()),
             "final_si_norm": float(metrics["si_norm"].iloc[-1]),
             "regime": run_regime(result, num_classes, rule), "epochs": int(final.name),
             "train_loss": final["train_loss"], "late_train_loss": second_half(metrics)["train_loss"].mean(),
+            "late_loss_min": float(late_loss.min()), "late_loss_max": float(late_loss.max()),
             "test_error": final["test_error"], "best_test_error": metrics["test_error"].min(),
             "status": result.status.status,
+            "diverged_epoch": result.status.diverged_epoch if diverged else math.nan,
+            "constant_output_from": constant_output_from(metrics, num_classes),
         })
     return pd.DataFrame(rows).sort_values(["model", "lr_wd", "lr", "seed"]).reset_index(drop=True)
 

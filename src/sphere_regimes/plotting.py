@@ -485,8 +485,10 @@ def plot_sgd_regime_map(sphere_summary, sgd_summary, boundaries: Sequence[float]
     test error against their fixed ELR (mean over seeds, and each seed); background: the sphere's
     regimes. Markers: every SGD run at its equilibrium ELR (:func:`sphere_regimes.conventional.sgd_summary`;
     horizontal bar: min to max over the last quarter), filled in the colour of the regime the run itself
-    is in (circle: fully scale-invariant net, square: ``convnet_af``), labelled lr/wd.
+    is in (circle: fully scale-invariant net, square: ``convnet_af``), labelled lr/wd. Runs without an
+    equilibrium ELR (diverged) have no place on the map and are left out.
     """
+    sgd_summary = sgd_summary[sgd_summary["equilibrium_elr"].notna()]
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.4))
     elrs = sphere_summary["elr"]
     all_elrs = np.r_[elrs, sgd_summary["elr_min"], sgd_summary["elr_max"]]
