@@ -523,9 +523,13 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
     """The fully scale-invariant net (solid) against ``convnet_af`` (dashed) at the same (lr, wd), one
     colour per pair: angular update per step with its equilibrium value (dotted), effective learning
     rate of the convolution weights, and test error against the epoch. ``pairs`` holds
-    ``(si_result or None, af_result)``."""
+    ``(si_result or None, af_result)``. A run that diverged by collapsing (its ELR growing without
+    bound) leaves the ELR panel, whose scale the other runs set, with an arrow at the epoch it leaves."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
     colors = sns.color_palette("colorblind", len(pairs))
+    runs = [r for pair in pairs for r in pair if r is not None]
+    settled = [r.metrics["elr"].max() for r in runs if r.status.status != "diverged"]
+    elr_top = 30 * max(settled) if settled and len(settled) < len(runs) else None
     for color, (si, af) in zip(colors, pairs):
         for result, linestyle, name in ((si, "-", "ConvNetSI"), (af, "--", "Af")):
             if result is None:
@@ -534,11 +538,18 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
             label = f"{name}, lr {config.lr:g}, wd {config.weight_decay:g}"
             axes[0].plot(metrics.index, metrics["angle_step_rad"], color=color, linestyle=linestyle, label=label)
             axes[1].plot(metrics.index, metrics["elr"], color=color, linestyle=linestyle)
+            if elr_top is not None and result.status.status == "diverged" and (metrics["elr"] > elr_top).any():
+                leaves = int((metrics["elr"] > elr_top).idxmax())
+                axes[1].annotate(f"ELR → ∞ (collapse; diverged\nat epoch {result.status.diverged_epoch})",
+                                 xy=(leaves, elr_top), xytext=(leaves + 5, elr_top / 20), color=color, fontsize=8,
+                                 arrowprops={"arrowstyle": "->", "color": color})
             rows = metrics.dropna(subset=["test_error"])
             axes[2].plot(rows.index, rows["test_error"], color=color, linestyle=linestyle)
         _theory_line(axes[0], af.config, color)
     axes[0].set(yscale="log", ylabel="mean angular update per step (rad)")
     axes[1].set(yscale="log", ylabel=r"ELR of the conv weights $\mathrm{lr}/\|w\|^2$")
+    if elr_top is not None:
+        axes[1].set_ylim(top=elr_top)
     axes[2].set(ylabel="test error")
     for ax in axes:
         ax.set_xlabel("epoch")
