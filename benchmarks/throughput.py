@@ -139,7 +139,7 @@ def _official_run(elr: float, width: int, epochs: int, loaders, workdir: Path) -
             loss = F.cross_entropy(model(x), y)
             grads = torch.autograd.grad(loss, list(si.values()))
             grad_norms.append(float(joint_norm(grads) * joint_norm([w.detach() for w in si.values()])))
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         model.eval()
         with torch.no_grad():
             errors = [float((model(x).argmax(1) != y).float().mean()) for x, y in test]

@@ -69,7 +69,7 @@ def test_sphere_sgd_equals_naive_projected_gradient_reference(fashion_mnist):
     elr = 3e-3
     optimizer = SphereSGD(si_parameters(model), elr=elr)
     ref_params = list(si_parameters(reference).values())
-    radius = math.sqrt(sum(float((p * p).sum()) for p in ref_params))
+    radius = math.sqrt(sum(float((p.detach() * p.detach()).sum()) for p in ref_params))
     lr = elr * radius ** 2
     for step in range(30):
         x, y = batches[step % len(batches)]
