@@ -53,19 +53,28 @@ def _ours_one(args: tuple[RunConfig, str, int]) -> float:
     return config.epochs * config.train_size
 
 
+def _sweep_configs(elrs: list[float], width: int, train_size: int, epochs: int) -> list[RunConfig]:
+    """The benchmark's runs: full metrics every epoch."""
+    return [RunConfig(train_size=train_size, width=width, elr=elr, epochs=epochs, device="cpu",
+                      dense_metric_epochs=epochs) for elr in elrs]
+
+
+def _images_per_second(worker, jobs: list, workers: int) -> float:
+    """Run ``worker`` (returning its images) on every job, in this process or a pool of ``workers``."""
+    start = time.perf_counter()
+    if workers == 1:
+        images = sum(worker(job) for job in jobs)
+    else:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            images = sum(pool.map(worker, jobs))
+    return images / (time.perf_counter() - start)
+
+
 def ours(elrs: list[float], width: int, train_size: int, epochs: int, threads: int, workers: int) -> float:
     """Images per second of the whole sweep (train + full metrics every epoch)."""
-    configs = [RunConfig(train_size=train_size, width=width, elr=elr, epochs=epochs, device="cpu",
-                         dense_metric_epochs=epochs) for elr in elrs]
     with tempfile.TemporaryDirectory() as root:
-        jobs = [(c, root, max(threads // workers, 1)) for c in configs]
-        start = time.perf_counter()
-        if workers == 1:
-            images = sum(_ours_one(job) for job in jobs)
-        else:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                images = sum(pool.map(_ours_one, jobs))
-        return images / (time.perf_counter() - start)
+        jobs = [(c, root, max(threads // workers, 1)) for c in _sweep_configs(elrs, width, train_size, epochs)]
+        return _images_per_second(_ours_one, jobs, workers)
 
 
 def _batched_one(args: tuple[list[RunConfig], int]) -> float:
@@ -78,16 +87,9 @@ def _batched_one(args: tuple[list[RunConfig], int]) -> float:
 def batched(elrs: list[float], width: int, train_size: int, epochs: int, threads: int, workers: int) -> float:
     """Images per second of the sweep trained as ``workers`` fused models (``sphere_regimes.batched``,
     grouped convolutions) of ``len(elrs) / workers`` ELRs each, same metrics every epoch."""
-    configs = [RunConfig(train_size=train_size, width=width, elr=elr, epochs=epochs, device="cpu",
-                         dense_metric_epochs=epochs) for elr in elrs]
+    configs = _sweep_configs(elrs, width, train_size, epochs)
     jobs = [(configs[i::workers], max(threads // workers, 1)) for i in range(workers)]
-    start = time.perf_counter()
-    if workers == 1:
-        images = _batched_one(jobs[0])
-    else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            images = sum(pool.map(_batched_one, jobs))
-    return images / (time.perf_counter() - start)
+    return _images_per_second(_batched_one, jobs, workers)
 
 
 # --------------------------------------------------------------------------- official-style reference
@@ -186,6 +188,7 @@ def main() -> None:
         print(f"{width:>5} {single_official:>17.0f} {sweep_official:>15.0f} {single_ours:>13.0f} "
               f"{sweep_ours:>11.0f} {fused:>11.0f} {single_ours / single_official:>12.2f}x "
               f"{max(sweep_ours, fused) / sweep_official:>11.2f}x   (official num_workers={num_workers})", flush=True)
+
 
 if __name__ == "__main__":
     main()

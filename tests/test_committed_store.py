@@ -25,14 +25,19 @@ def committed_store_env():
         yield
 
 
+def _committed_runs(chapter: str) -> list:
+    """Every run the cpu preset plans for ``chapter``, from results/ (all of them must be there)."""
+    configs = planned_runs("cpu")[chapter]
+    results = [load(c, COMMITTED) for c in configs]
+    missing = [c.label() for c, r in zip(configs, results) if r is None]
+    assert not missing, f"the cpu preset's runs of {chapter} are not all committed: {missing}"
+    return results
+
+
 @pytest.fixture(scope="module")
 def committed():
     """Every run the cpu preset's three-regimes chapter reads, from results/."""
-    configs = planned_runs("cpu")["02_three_regimes"]
-    results = [load(c, COMMITTED) for c in configs]
-    missing = [c.label() for c, r in zip(configs, results) if r is None]
-    assert not missing, f"the cpu preset's runs are not all committed: {missing}"
-    return results
+    return _committed_runs("02_three_regimes")
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +148,7 @@ def test_regime_one_at_equal_loss_is_flatter_at_higher_elr_and_nearly_one_line(t
 def conventional_summary(three_regimes):
     """Chapter 03's table of the committed SGD runs, with the fixed-ELR map's regime at each
     equilibrium ELR (as the chapter computes it)."""
-    configs = planned_runs("cpu")["03_conventional_training"]
-    results = [load(c, COMMITTED) for c in configs]
-    missing = [c.label() for c, r in zip(configs, results) if r is None]
-    assert not missing, f"chapter 03's cpu runs are not all committed: {missing}"
-    summary = conventional.sgd_summary(results)
+    summary = conventional.sgd_summary(_committed_runs("03_conventional_training"))
     sphere = regimes.run_summary(three_regimes)
     summary["map_regime"] = [regimes.regime_at(sphere, elr) if elr > 0 else np.nan for elr in summary["equilibrium_elr"]]
     summary.attrs["boundary_12"] = regimes.regime_map(sphere)[0][0]
@@ -194,11 +195,7 @@ def test_the_af_run_at_the_highest_lr_wd_collapses(conventional_summary):
 @pytest.fixture(scope="module")
 def fine_tuning():
     """Every run chapter 04 reads (pre-training and fine-tuning), from results/."""
-    configs = planned_runs("cpu")["04_fine_tuning"]
-    results = [load(c, COMMITTED) for c in configs]
-    missing = [c.label() for c, r in zip(configs, results) if r is None]
-    assert not missing, f"chapter 04's cpu runs are not all committed: {missing}"
-    return results
+    return _committed_runs("04_fine_tuning")
 
 
 def test_every_fine_tuning_run_starts_exactly_where_its_committed_pre_training_ended(fine_tuning):

@@ -83,11 +83,7 @@ def equilibrium_epochs(angles: pd.Series, theory: float, tolerance: float = TOLE
     if not inside.any():
         return math.nan, math.nan
     first = float(inside.idxmax())
-    if not inside.iloc[-1]:
-        return first, math.nan
-    outside = inside.index[~inside.to_numpy()]
-    settled = float(inside.index[0] if outside.empty else inside.index[inside.index > outside[-1]][0])
-    return first, settled
+    return first, _inside_from(inside)
 
 
 def constant_output_from(metrics: pd.DataFrame, num_classes: int, tolerance: float = 0.01) -> float:
@@ -97,11 +93,16 @@ def constant_output_from(metrics: pd.DataFrame, num_classes: int, tolerance: flo
     ``(1 - lr wd)`` per step until their norm underflows (the collapse :mod:`sphere_regimes.engine`
     records as a divergence)."""
     losses = metrics["train_loss_running"].dropna()
-    near = (losses - math.log(num_classes)).abs() <= tolerance
-    if near.empty or not near.iloc[-1]:
+    return _inside_from((losses - math.log(num_classes)).abs() <= tolerance)
+
+
+def _inside_from(inside: pd.Series) -> float:
+    """The first index from which every later value of the boolean series ``inside`` is True (NaN when
+    its last value is False or it is empty)."""
+    if inside.empty or not inside.iloc[-1]:
         return math.nan
-    away = near.index[~near.to_numpy()]
-    return float(near.index[0] if away.empty else near.index[near.index > away[-1]][0])
+    outside = inside.index[~inside.to_numpy()]
+    return float(inside.index[0] if outside.empty else inside.index[inside.index > outside[-1]][0])
 
 
 def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: float = TOLERANCE,
