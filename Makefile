@@ -13,10 +13,9 @@ export PYTHONHASHSEED := 0
 
 PRESET ?= cpu
 OUT := _work/$(PRESET)
-# The chapters the preset lists (a preset may leave out a chapter whose runs it has not computed yet).
-NB_NAMES := $(filter $(notdir $(basename $(wildcard notebooks/[0-9]*.py))),\
-	$(shell sed -n 's/^  \([0-9][0-9]_[A-Za-z0-9_]*\):.*/\1/p' presets/$(PRESET).yaml 2>/dev/null))
-EXECUTED := $(NB_NAMES:%=$(OUT)/notebooks/%.ipynb)
+# The chapters the preset lists (read through the chapters' registry once the venv exists; `=`: evaluated late).
+NB_NAMES = $(shell $(PY) -m sphere_regimes.chapters list $(PRESET) 2>/dev/null)
+EXECUTED = $(NB_NAMES:%=$(OUT)/notebooks/%.ipynb)
 LIBRARY := $(shell find src/sphere_regimes -name '*.py')
 # The cpu preset's runs live in the committed store results/; other presets keep theirs in _work/PRESET.
 RESULTS := $(if $(filter cpu,$(PRESET)),results,$(OUT)/results)
@@ -74,7 +73,7 @@ verify: data  ## re-execute VERIFY_RUNS stored runs of PRESET for their first ep
 
 $(OUT)/notebooks/%.ipynb: notebooks/%.py presets/$(PRESET).yaml $(LIBRARY) $(STORE_FILES) | $(STAMP)
 	@mkdir -p $(@D) $(ENV_DIR)
-	$(PY) -m sphere_regimes.presets $(PRESET) $* > $(@D)/$*.params.yaml
+	$(PY) -m sphere_regimes.chapters params $(PRESET) $* > $(@D)/$*.params.yaml
 	$(VENV)/bin/jupytext --quiet --to ipynb $< -o $(@D)/$*.source.ipynb
 	$(VENV)/bin/papermill --no-progress-bar -k python3 --cwd notebooks -f $(@D)/$*.params.yaml \
 		$(@D)/$*.source.ipynb $(@:.ipynb=.partial.ipynb)

@@ -191,7 +191,7 @@ glue("last_eta", float(example_etas[-1]), display=False)
 glue("last_k_min", float(late_k[-1].min()), display=False)
 
 # %% tags=["hide-input"]
-fig = plotting.plot_toy_trajectories(examples)
+fig = plotting.toy.plot_toy_trajectories(examples)
 glue("fig_toy_trajectories", fig, display=False)
 plt.close(fig)
 
@@ -231,7 +231,7 @@ plt.close(fig)
 # smallest late-time $\eta_i\alpha_i$ is {glue:text}`last_k_min:.3g`, far above 1.
 
 # %% tags=["hide-input"]
-fig = plotting.plot_individual_elrs(examples)
+fig = plotting.toy.plot_individual_elrs(examples)
 glue("fig_toy_elrs", fig, display=False)
 plt.close(fig)
 
@@ -302,7 +302,7 @@ glue("noisy_onsets_md", Markdown("; ".join(
 
 # %% tags=["hide-input"]
 main_label = "exact gradient" if noise_std == 0 else f"gradient noise, std {noise_std:g}"
-fig = plotting.plot_toy_sweep(main, noisy, main_label=main_label, random_walk_fraction=random_walk_fraction)
+fig = plotting.toy.plot_toy_sweep(main, noisy, main_label=main_label, random_walk_fraction=random_walk_fraction)
 glue("fig_toy_sweep", fig, display=False)
 plt.close(fig)
 
@@ -356,7 +356,7 @@ glue("total_over_individual_measured", zoomed[0].estimate / individual_measured.
 glue("total_over_individual", threshold / toy.individual_convergence_threshold(alpha, split), display=False)
 
 # %% tags=["hide-input"]
-fig = plotting.plot_constraint_comparison(main, individual, split)
+fig = plotting.toy.plot_constraint_comparison(main, individual, split)
 glue("fig_toy_constraints", fig, display=False)
 plt.close(fig)
 

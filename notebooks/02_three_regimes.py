@@ -101,7 +101,7 @@ glue("initial_grad", float(initial["effective_grad_norm"]), display=False)
 # ```
 
 # %% tags=["hide-input"]
-fig = plotting.plot_regime_curves(groups, regime_of)
+fig = plotting.three_regimes.plot_regime_curves(groups, regime_of)
 glue("fig_regime_curves", fig, display=False)
 plt.close(fig)
 
@@ -160,7 +160,7 @@ glue("best_test_error_pct", 100 * float(summary.groupby("elr")["best_test_error"
 # ```
 
 # %% tags=["hide-input"]
-fig = plotting.plot_regime_properties(summary, regime_of, boundary_elrs, initial, chance_error)
+fig = plotting.three_regimes.plot_regime_properties(summary, regime_of, boundary_elrs, initial, chance_error)
 glue("fig_regime_properties", fig, display=False)
 plt.close(fig)
 
@@ -270,7 +270,7 @@ pd.concat(equal_loss, axis=1).style.format("{:.3g}") if converging else None
 # ```
 
 # %% tags=["hide-input"]
-fig = plotting.plot_layer_self_tuning(groups, regimes.representative_elrs(regime_of), regime_of)
+fig = plotting.three_regimes.plot_layer_self_tuning(groups, regimes.representative_elrs(regime_of), regime_of)
 glue("fig_layer_self_tuning", fig, display=False)
 glue("sharpness_images", results[0].config.sharpness_images, display=False)
 plt.close(fig)
@@ -296,7 +296,7 @@ plt.close(fig)
 # %% tags=["hide-input"]
 total_of = {r.config.elr: r for r in results if r.config.seed == individual[0].config.seed} if individual else {}
 pairs = {r.config.elr: (total_of[r.config.elr], r) for r in individual}
-fig = plotting.plot_network_constraints(pairs, regime_of)
+fig = plotting.three_regimes.plot_network_constraints(pairs, regime_of)
 glue("fig_network_constraints", fig, display=False)
 plt.close(fig)
 glue("n_individual", len(pairs), display=False)

@@ -123,7 +123,7 @@ glue("sphere_epochs", sphere_params["epochs"], display=False)
 # ```
 
 # %% tags=["hide-input"]
-fig = plotting.plot_sgd_equilibrium(si_results)
+fig = plotting.conventional.plot_sgd_equilibrium(si_results)
 glue("fig_sgd_equilibrium", fig, display=False)
 plt.close(fig)
 
@@ -232,7 +232,7 @@ glue("n_matches", len(matches), display=False)
 # ```
 
 # %% tags=["hide-input"]
-fig = plotting.plot_sgd_training(si_results)
+fig = plotting.conventional.plot_sgd_training(si_results)
 glue("fig_sgd_training", fig, display=False)
 plt.close(fig)
 
@@ -256,7 +256,7 @@ plt.close(fig)
 # ```
 
 # %% tags=["hide-input"]
-fig = plotting.plot_sgd_regime_map(sphere_summary, summary, boundaries, spans)
+fig = plotting.conventional.plot_sgd_regime_map(sphere_summary, summary, boundaries, spans)
 glue("fig_sgd_regime_map", fig, display=False)
 plt.close(fig)
 glue("map_md", Markdown("; ".join(
@@ -311,7 +311,7 @@ for af in af_results:
     twins = [r for r in si_results if (r.config.lr, r.config.weight_decay, r.config.seed)
              == (af.config.lr, af.config.weight_decay, af.config.seed)]
     pairs.append((twins[0] if twins else None, af))
-fig = plotting.plot_af_comparison(pairs)
+fig = plotting.conventional.plot_af_comparison(pairs)
 glue("fig_af_comparison", fig, display=False)
 plt.close(fig)
 af_rows = summary[summary["model"] == "convnet_af"]

@@ -134,7 +134,7 @@ else:
     glue("scratch_md", Markdown(f"not available: the three-regimes chapter has no run at the fine-tuning ELR "
                                 f"{finetune_elr:g} for {finetune_epochs} epochs."), display=False)
 glue("metric_every", sphere["metric_every"], display=False)
-fig = plotting.plot_fine_tuning(table, references, boundaries, spans)
+fig = plotting.fine_tuning.plot_fine_tuning(table, references, boundaries, spans)
 glue("fig_fine_tuning", fig, display=False)
 plt.close(fig)
 
@@ -164,7 +164,7 @@ groups = {}
 for result in sorted(finetuned, key=lambda r: r.config.seed):
     source = next(p for p in pretraining if p.config.run_id == result.config.init_from)
     groups.setdefault(source.config.elr, []).append(result)
-fig = plotting.plot_fine_tuning_curves(dict(sorted(groups.items())))
+fig = plotting.fine_tuning.plot_fine_tuning_curves(dict(sorted(groups.items())))
 glue("fig_fine_tuning_curves", fig, display=False)
 plt.close(fig)
 

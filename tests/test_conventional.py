@@ -138,8 +138,8 @@ def test_the_af_figure_keeps_the_scale_of_settled_runs_and_marks_a_collapse():
     result = _sgd_result(1.0, 1e-2, 1e-2, model="convnet_af")
     exploding = result.metrics.assign(elr=1e-2 * 10.0 ** np.arange(41))
     collapsed = RunResult(result.config, RunStatus("diverged", 40, diverged_epoch=41), exploding)
-    fig = plotting.plot_af_comparison([(settled, collapsed)])
+    fig = plotting.conventional.plot_af_comparison([(settled, collapsed)])
     elr_axis = fig.axes[1]
     assert elr_axis.get_ylim()[1] == pytest.approx(30 * settled.metrics["elr"].max())
     assert any("collapse" in text.get_text() for text in elr_axis.texts)
-    assert not plotting.plot_af_comparison([(settled, result)]).axes[1].texts  # nothing diverged: no arrow
+    assert not plotting.conventional.plot_af_comparison([(settled, result)]).axes[1].texts  # nothing diverged: no arrow

@@ -21,7 +21,7 @@ from collections import Counter
 
 import torch
 
-from . import paths, plans, sweep
+from . import chapters, paths, plans, presets, sweep
 from .config import DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, resolve_device, run
@@ -111,7 +111,7 @@ def _planned_run(preset: str, prefix: str | None) -> RunConfig:
     if prefix is None:
         raise ValueError(f"--preset {preset} needs --run RUN_ID: one of the run ids that "
                          f"`sphere-regimes status {preset}` lists")
-    planned = {c.run_id: c for configs in plans.planned_runs(preset).values() for c in configs}
+    planned = {c.run_id: c for configs in chapters.planned_runs(preset).values() for c in configs}
     matches = [config for run_id, config in planned.items() if run_id.startswith(prefix)]
     if len(matches) != 1:
         raise ValueError(f"{'no' if not matches else 'more than one'} planned run of preset {preset!r} has an id "
@@ -123,7 +123,7 @@ def _run_store(args: argparse.Namespace) -> RunStore:
     if args.results:
         return RunStore(args.results)
     if args.preset is not None:
-        return plans.preset_store(args.preset)
+        return presets.preset_store(args.preset)
     return RunStore(os.environ.get("SPHERE_REGIMES_RESULTS") or paths.WORK_DIR / "runs")
 
 
@@ -145,7 +145,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{row['notebook']:<20} {row['run']:<16} {row['state']:<11} {row['epochs']:>9} {regime:>6}  "
               f"{row['label']}")
     counts = Counter(row["state"] for row in rows)
-    store = plans.preset_store(args.preset)
+    store = presets.preset_store(args.preset)
     print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {store.root}: "
           + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
     for row in rows:

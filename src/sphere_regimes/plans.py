@@ -1,74 +1,22 @@
-"""Run plans: which training runs each chapter needs under a preset.
+"""Computing a preset's runs: which runs its chapters plan (``plan`` of each module of
+:mod:`sphere_regimes.chapters`), which the store lacks, and their states.
 
-A chapter registers a function ``plan(params) -> list[RunConfig]`` with :func:`register`;
-``params`` are the notebook's parameters as the preset sets them. ``make book`` first calls
-:func:`compute` (``sphere-regimes sweep PRESET``), which trains whatever the store lacks with an
-executor of :mod:`sphere_regimes.sweep`; the notebooks then only read the store through
-:func:`load_results`, so a notebook never trains.
+``make book`` first calls :func:`compute` (``sphere-regimes sweep PRESET``), which trains whatever the
+store lacks with an executor of :mod:`sphere_regimes.sweep`; the chapters then only read the store,
+so a notebook never trains.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import Any
 
-from . import paths
+from . import chapters, presets
 from .config import STORE_FORMAT, RunConfig
 from .data import DATASET_INFO
 from .engine import RunResult, load
-from .presets import PresetError, load_preset, resolved_params, where
 from .regimes import classify
 from .store import RunStore
 from .sweep import Executor, connected, execute
-
-Plan = Callable[[dict[str, Any]], list[RunConfig]]
-PLANS: dict[str, Plan] = {}
-
-
-class MissingRunsError(RuntimeError):
-    """A notebook asked for runs that the store does not hold yet."""
-
-
-def register(notebook: str) -> Callable[[Plan], Plan]:
-    """Decorator: declare ``plan`` as the run plan of ``notebook``."""
-    def decorate(plan: Plan) -> Plan:
-        PLANS[notebook] = plan
-        return plan
-    return decorate
-
-
-def planned_runs(preset: str, only: str | None = None) -> dict[str, list[RunConfig]]:
-    """Every notebook's planned runs under ``preset``, or only those of the chapter ``only`` (its
-    notebook name or a unique prefix of it, such as ``02``); a value that makes an invalid run (an ELR
-    <= 0, zero epochs, an unknown dataset) is a :class:`PresetError` naming the preset file."""
-    notebooks = load_preset(preset)["notebooks"]
-    names = [name for name in PLANS if name in notebooks]
-    if only is not None:
-        names = [name for name in names if name.startswith(only)]
-        if len(names) != 1:
-            known = [name for name in PLANS if name in notebooks]
-            raise PresetError(f"chapter {only!r} names {'no' if not names else 'more than one'} chapter with "
-                              f"runs in preset {preset!r}; choose one of {known}")
-    planned = {}
-    for name in names:
-        try:
-            planned[name] = PLANS[name](resolved_params(preset, name))
-        except ValueError as error:
-            raise PresetError(f"{where(preset, name)}: {error}; fix the preset") from None
-    return planned
-
-
-COMMITTED_PRESET = "cpu"
-"""The preset whose runs live in the committed store ``results/``."""
-
-
-def preset_store(preset: str) -> RunStore:
-    """The result store of ``preset``: ``SPHERE_REGIMES_RESULTS`` when set, else ``results/`` for the
-    committed ``cpu`` preset and ``_work/PRESET/results`` for the others (as the Makefile sets it)."""
-    if os.environ.get("SPHERE_REGIMES_RESULTS"):
-        return RunStore(os.environ["SPHERE_REGIMES_RESULTS"])
-    return RunStore(paths.RESULTS_DIR if preset == COMMITTED_PRESET else paths.WORK_DIR / preset / "results")
 
 
 def compute(preset: str, store: RunStore | None = None, executor: Executor | None = None,
@@ -79,7 +27,7 @@ def compute(preset: str, store: RunStore | None = None, executor: Executor | Non
     Plans may depend on finished runs (a boundary search plans its next ELRs from the regimes found
     so far), so the plans are evaluated again after each pass until nothing new is planned.
     """
-    store = store if store is not None else preset_store(preset)
+    store = store if store is not None else presets.preset_store(preset)
     note = other_format_note(store)
     if note:
         print(note, flush=True)
@@ -87,7 +35,7 @@ def compute(preset: str, store: RunStore | None = None, executor: Executor | Non
     failed: dict[str, RunConfig] = {}
     with connected(executor):
         while True:
-            unique = {c.run_id: c for configs in planned_runs(preset, only).values() for c in configs}
+            unique = {c.run_id: c for configs in chapters.planned_runs(preset, only, store).values() for c in configs}
             todo = [c for c in unique.values() if c.run_id not in failed and load(c, store) is None]
             print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo) - len(failed)} in the store, "
                   f"{len(todo)} to compute", flush=True)
@@ -109,26 +57,13 @@ def other_format_note(store: RunStore) -> str:
             "computes its own runs: delete them, or read them with the package version that wrote them")
 
 
-def load_results(notebook: str, params: dict[str, Any], store: RunStore | None = None) -> list[RunResult]:
-    """The finished runs of ``notebook``'s plan; raises :class:`MissingRunsError` naming what is missing."""
-    configs = PLANS[notebook](params)
-    store = store if store is not None else preset_store(params["preset"])
-    results = [load(c, store) for c in configs]
-    missing = [c for c, r in zip(configs, results) if r is None]
-    if missing:
-        names = "; ".join(c.label() for c in missing[:5])
-        raise MissingRunsError(f"{len(missing)} of {len(configs)} runs of {notebook} are not in the store "
-                               f"(e.g. {names}); compute them with `sphere-regimes sweep {params.get('preset', '?')}`")
-    return results
-
-
 def run_states(preset: str, store: RunStore | None = None, only: str | None = None) -> list[dict[str, Any]]:
     """One row per planned run of ``preset`` (or of its chapter ``only``): notebook, label, state (done,
     diverged, running, interrupted, failed, missing), epochs done of planned, the regime of a finished
     run and the error of a failed one."""
-    store = store if store is not None else preset_store(preset)
+    store = store if store is not None else presets.preset_store(preset)
     rows = []
-    for notebook, configs in planned_runs(preset, only).items():
+    for notebook, configs in chapters.planned_runs(preset, only, store).items():
         for config in configs:
             status = store.status(config)
             state = "missing" if status is None else status.status
@@ -151,5 +86,3 @@ def _regime(result: RunResult) -> int | None:
     except ValueError:
         return None
 
-
-from . import experiments  # noqa: E402,F401 - registers the chapters' plans

@@ -9,24 +9,22 @@ reproduction (``smoke``: seconds, for CI; ``cpu``: the real reproduction on 2 CP
       01_toy_theory:
         n_iterations: 500
 
-Each notebook declares its parameters in one flat cell tagged ``parameters``; the preset may only
-override names declared there, with values of the declared type. :func:`check_params` enforces
-that before papermill runs anything. Every notebook also receives ``preset`` (the preset's name).
+Each chapter declares its parameters as a frozen ``Params`` dataclass in its module of
+:mod:`sphere_regimes.chapters` (the notebook's ``parameters`` cell repeats them); the preset may only
+override names declared there, with values of the declared type, which ``Params.from_preset`` checks
+before papermill runs anything. Every notebook also receives ``preset`` (the preset's name).
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
-import sys
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import paths
-
-_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", type(None): "None"}
+from .store import RunStore
 
 
 class PresetError(ValueError):
@@ -69,103 +67,13 @@ def where(preset: str, notebook: str) -> str:
     return f"preset {preset!r} ({preset_path(preset)}), notebook {notebook!r}"
 
 
-def notebook_source(notebook: str) -> Path:
-    path = paths.REPO_ROOT / "notebooks" / f"{notebook}.py"
-    if not path.is_file():
-        raise PresetError(f"unknown notebook {notebook!r} (no {path})")
-    return path
+COMMITTED_PRESET = "cpu"
+"""The preset whose runs live in the committed store ``results/``."""
 
 
-def declared_params(source: Path) -> dict[str, Any]:
-    """Names and default values of the ``parameters`` cell of a jupytext percent notebook."""
-    cell = _parameters_cell(source.read_text(), source)
-    declared: dict[str, Any] = {}
-    for node in ast.parse(cell).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name, value = node.targets[0].id, node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-            name, value = node.target.id, node.value
-        else:
-            raise PresetError(f"{source}: the parameters cell may only hold `name = literal` lines")
-        try:
-            declared[name] = ast.literal_eval(value)
-        except ValueError:
-            raise PresetError(f"{source}: parameter {name!r} must be a literal (number, string, list)") from None
-    return declared
-
-
-def _parameters_cell(text: str, source: Path) -> str:
-    cells = text.split("\n# %%")
-    for cell in cells[1:]:
-        header, _, body = cell.partition("\n")
-        if "parameters" in header and "tags" in header:
-            return body
-    raise PresetError(f"{source} has no cell tagged 'parameters' (`# %% tags=[\"parameters\"]`)")
-
-
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def check_params(declared: dict[str, Any], given: dict[str, Any], where: str = "preset") -> None:
-    """Reject names not declared in the notebook and values whose type differs from the default.
-
-    An int is accepted where a float is declared; a list must hold items of the default's item type.
-    """
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise PresetError(f"{where}: unknown parameter(s) {unknown}; the notebook declares {sorted(declared)}")
-    for name, value in given.items():
-        default = declared[name]
-        if not _same_type(default, value):
-            raise PresetError(f"{where}: parameter {name!r} must be {_type_name(default)} like its default "
-                              f"{default!r}, got {_type_name(value)} {value!r}")
-
-
-def _same_type(default: Any, value: Any) -> bool:
-    if default is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, list):
-        return isinstance(value, list) and (not default or all(_same_type(default[0], v) for v in value))
-    return type(default) is type(value)
-
-
-def notebook_params(preset: str, notebook: str) -> dict[str, Any]:
-    """The checked parameters that ``preset`` gives ``notebook`` (plus ``preset`` itself)."""
-    declared = declared_params(notebook_source(notebook))
-    given = dict(load_preset(preset)["notebooks"].get(notebook, {}))
-    given.setdefault("preset", preset)
-    check_params(declared, given, where=where(preset, notebook))
-    return given
-
-
-def resolved_params(preset: str, notebook: str) -> dict[str, Any]:
-    """Every parameter of ``notebook`` as it runs under ``preset``: declared defaults, then overrides."""
-    return {**declared_params(notebook_source(notebook)), **notebook_params(preset, notebook)}
-
-
-def collect(namespace: dict[str, Any], notebook: str) -> dict[str, Any]:
-    """The values of ``notebook``'s declared parameters in ``namespace`` (a notebook's ``globals()``),
-    as run plans take them."""
-    return {name: namespace[name] for name in declared_params(notebook_source(notebook))}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the checked papermill parameters of a notebook as YAML.")
-    parser.add_argument("preset")
-    parser.add_argument("notebook")
-    args = parser.parse_args(argv)
-    try:
-        print(yaml.safe_dump(notebook_params(args.preset, args.notebook), sort_keys=True), end="")
-    except PresetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def preset_store(preset: str) -> RunStore:
+    """The result store of ``preset``, the one place that decides it: ``SPHERE_REGIMES_RESULTS`` when set,
+    else ``results/`` for the committed ``cpu`` preset and ``_work/PRESET/results`` for the others."""
+    if os.environ.get("SPHERE_REGIMES_RESULTS"):
+        return RunStore(os.environ["SPHERE_REGIMES_RESULTS"])
+    return RunStore(paths.RESULTS_DIR if preset == COMMITTED_PRESET else paths.WORK_DIR / preset / "results")

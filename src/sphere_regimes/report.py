@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from .presets import load_preset
+from .chapters import planned_runs
+from .presets import load_preset, preset_store
 from .data import DATASET_INFO
 from .store import RunStore, git_sha
 
@@ -27,10 +28,9 @@ def data_description(dataset: str, train_size: int | None) -> str:
     return f"the first {train_size} training images of {title}" if train_size else f"all of {title}"
 
 
-def core_hours(results: list, store: RunStore | None = None) -> float:
+def core_hours(results: list, store: RunStore) -> float:
     """Training core-hours of ``results`` (wall time x threads is not recorded: the sweeps run one thread
-    per run, so this is the sum of their wall times) from ``timing.json``."""
-    store = store if store is not None else RunStore()
+    per run, so this is the sum of their wall times) from ``timing.json`` in ``store``."""
     return sum(store.wall_seconds(r.config) for r in results) / 3600
 
 
@@ -50,8 +50,6 @@ def _notebook_row(path: Path) -> str:
 
 def _training_rows(preset: str) -> list[str]:
     """One table row per notebook with planned runs: count, summed wall time, thread counts used."""
-    from .plans import planned_runs, preset_store  # imports the training stack; only needed here
-
     store = preset_store(preset)
     rows = []
     for notebook, configs in planned_runs(preset).items():

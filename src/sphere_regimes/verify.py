@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import paths, plans
+from . import chapters, paths, presets
 from .config import RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunResult, load, run
@@ -134,8 +134,8 @@ def verify_preset(preset: str, count: int = 3, epochs: int = 2, rtol: float = 1e
                   store: RunStore | None = None, scratch: Path | None = None) -> list[Check]:
     """Re-execute ``count`` finished runs of ``preset``'s plans (:func:`sample_runs`) and compare them;
     the reruns go to ``scratch`` (default: a fresh folder under ``_work``, removed afterwards)."""
-    store = store if store is not None else plans.preset_store(preset)
-    configs = {c.run_id: c for configs in plans.planned_runs(preset).values() for c in configs}
+    store = store if store is not None else presets.preset_store(preset)
+    configs = {c.run_id: c for configs in chapters.planned_runs(preset).values() for c in configs}
     results = [r for r in (load(c, store) for c in configs.values()) if r is not None]
     if not results:
         raise ValueError(f"the store {store.root} holds no finished run of preset {preset!r}; nothing to verify")

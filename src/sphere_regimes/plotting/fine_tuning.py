@@ -1,0 +1,54 @@
+"""Figures of the fine-tuning chapter (04)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from .style import FIGSIZE, draw_band, elr_colors, set_elr_axis, shade_regimes
+
+
+
+def plot_fine_tuning(table, references: Mapping[str, float], boundaries: Sequence[float],
+                     spans: Sequence[int]) -> Figure:
+    """Test error after fine-tuning against the pre-training ELR: a dot per seed, the mean over seeds
+    with its min-max band, the pre-training runs' own test error before fine-tuning (grey), and
+    horizontal ``references`` (label -> test error); background: the sphere's regimes.
+
+    ``table`` has one row per fine-tuned run with ``pretrain_elr``, ``finetuned_error`` and
+    ``pretrained_error``.
+    """
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 1.5, FIGSIZE[1] * 1.1))
+    per_elr = table.groupby("pretrain_elr")
+    before = per_elr["pretrained_error"].mean()
+    ax.plot(before.index, before.values, color="0.6", marker=".", label="pre-training alone (mean over seeds)")
+    after = per_elr["finetuned_error"].agg(["mean", "min", "max"])
+    ax.fill_between(after.index, after["min"], after["max"], color="black", alpha=0.15, linewidth=0)
+    ax.plot(after.index, after["mean"], color="black", label="after fine-tuning (mean over seeds, min-max band)")
+    ax.scatter(table["pretrain_elr"], table["finetuned_error"], s=14, color="black", zorder=3,
+               label="after fine-tuning, each seed")
+    for (label, value), style in zip(references.items(), ("-", (0, (1, 1)), "--")):
+        ax.axhline(value, color="C3", linestyle=style, linewidth=1.2, label=label)
+    elrs = table["pretrain_elr"]
+    ax.set(xlim=(elrs.min() / 1.5, elrs.max() * 1.5), ylabel="test error (mean over the last epochs)")
+    set_elr_axis(ax, label="pre-training ELR")
+    shade_regimes(ax, boundaries, spans)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return fig
+
+
+def plot_fine_tuning_curves(groups: Mapping[float, Sequence]) -> Figure:
+    """Train loss (log) and test error against the fine-tuning epoch, one colour per pre-training ELR
+    (mean over seeds, min-max band); ``groups`` maps the pre-training ELR to its fine-tuned runs."""
+    from .regimes import seed_band
+
+    colors = elr_colors(list(groups))
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(11.5, 4.0))
+    for elr, results in groups.items():
+        draw_band(loss_ax, seed_band(results, "train_loss"), colors[elr], f"pre-trained at ELR {elr:g}")
+        draw_band(error_ax, seed_band(results, "test_error"), colors[elr])
+    loss_ax.set(yscale="log", ylabel="train loss (train mode)", xlabel="fine-tuning epoch")
+    error_ax.set(ylabel="test error", xlabel="fine-tuning epoch")
+    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
+    return fig

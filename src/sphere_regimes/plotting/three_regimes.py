@@ -1,0 +1,146 @@
+"""Figures of the three-regimes chapter (02): Figure 1, the regimes' signatures, per-layer ELRs, total vs individual constraint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from .style import FIGSIZE, LOG_FLOOR, REFERENCE_STYLE, REGIME_COLORS, draw_band, elr_colors, group_colors, set_elr_axis, shade_regimes
+
+
+
+def plot_regime_curves(groups: Mapping[float, Sequence], regimes: Mapping[float, int]) -> Figure:
+    """Figure 1 of the paper: train loss, test error and mean effective gradient norm against the
+    epoch for every ELR (mean over seeds, min-max band), and the train loss - effective gradient plane
+    with the common starting point marked."""
+    from .regimes import seed_band
+
+    colors = elr_colors(list(groups))
+    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.5))
+    (loss_ax, error_ax), (grad_ax, plane_ax) = axes
+    for elr, results in groups.items():
+        label = f"ELR {elr:g} (regime {regimes[elr]})"
+        loss, grad = seed_band(results, "train_loss"), seed_band(results, "effective_grad_norm")
+        draw_band(loss_ax, loss, colors[elr], label)
+        draw_band(error_ax, seed_band(results, "test_error"), colors[elr])
+        draw_band(grad_ax, grad, colors[elr])
+        for result in results:
+            rows = result.metrics.dropna(subset=["train_loss"])
+            plane_ax.plot(rows["effective_grad_norm"], rows["train_loss"], color=colors[elr], alpha=0.6,
+                          linewidth=0.9)
+    start = next(iter(groups.values()))[0].metrics.loc[0]
+    plane_ax.plot(start["effective_grad_norm"], start["train_loss"], marker="*", markersize=14, color="black",
+                  linestyle="none", label="initial point (all runs)", zorder=5)
+    loss_ax.set(yscale="log", ylabel="train loss (train mode)", xlabel="epoch")
+    error_ax.set(ylabel="test error", xlabel="epoch")
+    grad_ax.set(yscale="log", ylabel="mean effective gradient norm", xlabel="epoch")
+    plane_ax.set(xscale="log", yscale="log", xlabel="mean effective gradient norm", ylabel="train loss")
+    plane_ax.legend(loc="lower right")
+    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
+    return fig
+
+
+def _per_elr(ax: Axes, elrs, values, regimes: Mapping[float, int]) -> None:
+    """Every run's value (a dot in its regime's colour) and the mean over seeds (line) against ELR."""
+    means = values.groupby(elrs).mean()
+    ax.plot(means.index, means.values, color="0.4", linewidth=1, zorder=1)
+    ax.scatter(elrs, values, c=[REGIME_COLORS[regimes[e]] for e in elrs], s=18, zorder=2)
+    set_elr_axis(ax, label="effective learning rate (ELR)")
+
+
+def plot_regime_properties(summary, regimes: Mapping[float, int], boundaries: Sequence[float],
+                           initial: Mapping[str, float], chance_error: float) -> Figure:
+    """The regimes' signatures at the end of training against the ELR, one dot per run (colour: its
+    regime): train loss, test error, effective gradient norm, angle per epoch, cosine to the initial
+    point and ELR x sharpness. ``summary`` is :func:`sphere_regimes.regimes.run_summary`; ``initial``
+    holds the initial point's ``train_loss`` and ``effective_grad_norm``."""
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    elrs = summary["elr"]
+    panels = [(summary["train_loss"], "final train loss", "log"),
+              (summary["test_error"], "final test error", "linear"),
+              (summary["effective_grad_norm"], "final mean effective gradient norm", "log"),
+              (summary["angle_epoch_deg"], "angle turned in the last epoch (degrees)", "log"),
+              (summary["cos_to_init"], "cosine to the initial point", "linear"),
+              (elrs * summary["sharpness"], r"ELR $\times$ sharpness on the unit sphere", "symlog")]
+    for ax, (values, label, yscale) in zip(axes.flat, panels):
+        _per_elr(ax, elrs, values, regimes)
+        ax.set(ylabel=label, yscale=yscale)
+    axes[0, 0].axhline(initial["train_loss"], **REFERENCE_STYLE, label="initial point")
+    axes[0, 2].axhline(initial["effective_grad_norm"], **REFERENCE_STYLE, label="initial point")
+    axes[0, 1].axhline(chance_error, **REFERENCE_STYLE, label="chance")
+    best = summary.groupby("elr")["best_test_error"].mean()
+    axes[0, 1].plot(best.index, best.values, color="0.4", linestyle=":", label="best epoch (mean over seeds)")
+    for ax in axes[0]:
+        ax.legend(loc="best")
+    ordered = [regimes[e] for e in sorted(regimes)]
+    spans = [ordered[0], *[r for r, previous in zip(ordered[1:], ordered) if r != previous]]
+    if len(spans) == len(boundaries) + 1:
+        for ax in axes.flat:
+            shade_regimes(ax, boundaries, spans, labels=ax in axes[0])
+    return fig
+
+
+def _layer_columns(metrics, prefix: str) -> list[str]:
+    return [c for c in metrics.columns if c.startswith(prefix + "/")]
+
+
+def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[float],
+                           regimes: Mapping[float, int]) -> Figure:
+    """Per-layer effective LRs ``lr/||w_i||^2`` against the epoch (top; dashed: the total ELR) and each
+    layer's ``lr tr(H_ii)`` = its ELR times its unit-sphere sharpness (bottom), for the first seed of
+    each ELR in ``elrs``: the network's counterpart of the toy's individual ELRs and ``eta_i alpha_i``."""
+    fig, axes = plt.subplots(2, len(elrs), figsize=(4.3 * len(elrs), 6.5), sharex=True, squeeze=False)
+    for column, elr in enumerate(elrs):
+        metrics = groups[elr][0].metrics
+        layers = _layer_columns(metrics, "elr")
+        colors = group_colors(len(layers))
+        top, bottom = axes[0, column], axes[1, column]
+        for color, name in zip(colors, layers):
+            layer = name.split("/", 1)[1]
+            top.plot(metrics.index, metrics[name], color=color, label=layer)
+            rows = metrics.dropna(subset=[f"sharpness/{layer}"])
+            bottom.plot(rows.index, rows[name] * rows[f"sharpness/{layer}"], color=color, marker="o",
+                        markersize=3, label=layer)
+        top.axhline(elr, **REFERENCE_STYLE, label="total ELR")
+        top.set(yscale="log", title=f"ELR {elr:g} (regime {regimes[elr]})")
+        bottom.set(yscale="symlog", xlabel="epoch")
+        top.title.set_color(REGIME_COLORS[regimes[elr]])
+    axes[0, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
+    axes[1, 0].set_ylabel(r"per-layer $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center")
+    return fig
+
+
+def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[float, int]) -> Figure:
+    """Total against individual norm constraint on the real network (paper §3 on a ConvNet): for each
+    ELR of ``pairs`` (``elr -> (total_run, individual_run)``), the train loss against the epoch (top)
+    and the per-layer ELRs (bottom), solid for the total and dashed for the individual constraint."""
+    elrs = sorted(pairs)
+    if not elrs:
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.text(0.5, 0.5, "this preset trains no individual-constraint runs\n(individual_elrs is empty)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    fig, axes = plt.subplots(2, len(elrs), figsize=(3.6 * len(elrs) + 1.5, 6.5), sharex=True, squeeze=False)
+    for column, elr in enumerate(elrs):
+        top, bottom = axes[0, column], axes[1, column]
+        for run, linestyle, name in zip(pairs[elr], ("-", "--"), ("total", "individual")):
+            rows = run.metrics.dropna(subset=["train_loss"])
+            top.plot(rows.index, rows["train_loss"].clip(lower=LOG_FLOOR), color="0.2", linestyle=linestyle,
+                     label=f"{name} constraint")
+            layers = _layer_columns(run.metrics, "elr")
+            for color, layer in zip(group_colors(len(layers)), layers):
+                bottom.plot(run.metrics.index, run.metrics[layer], color=color, linestyle=linestyle,
+                            label=layer.split("/", 1)[1] if name == "total" else None)
+        top.set(yscale="log", title=f"ELR {elr:g}")
+        top.title.set_color(REGIME_COLORS[regimes[elr]])
+        bottom.set(yscale="log", xlabel="epoch")
+    axes[0, 0].set_ylabel("train loss (train mode)")
+    axes[1, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
+    axes[0, 0].legend(loc="best", fontsize="small")
+    fig.legend(*axes[1, 0].get_legend_handles_labels(), loc="outside right center", fontsize="small")
+    return fig
+
