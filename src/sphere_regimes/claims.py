@@ -30,6 +30,8 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
+from .table import Table
+
 
 class Verdict(str, Enum):
     HELD = "held"
@@ -150,6 +152,18 @@ def spread(values: Sequence[float]) -> str:
 
 
 # --------------------------------------------------------------------------- the ledger
+
+TABLE_COLUMNS = {"statement": "claim (paper)", "paper": "paper", "ours": "ours", "verdict": "verdict",
+                 "margin": "margin", "reason": "why"}
+"""The columns a chapter's claims table shows, with their headings."""
+
+
+def claims_table(claims: Sequence[Claim]) -> Table:
+    """A chapter's claims as the table its "Claims" section shows (regime-rule-dependent verdicts marked *)."""
+    frame = ledger_frame(claims)
+    frame["verdict"] = [f"{v}{' *' if uses else ''}" for v, uses in zip(frame["verdict"], frame["uses_regime_rule"])]
+    return Table(frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS), show_index=False)
+
 
 def ledger_frame(claims: Sequence[Claim]) -> pd.DataFrame:
     """The ledger as a table, one row per claim, in :data:`COLUMNS` order."""

@@ -22,12 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-import pandas as pd
-
 from .. import presets
 from ..config import RunConfig
 from ..engine import RunResult, load
 from ..store import RunStore
+from ..table import Table
 
 P = TypeVar("P", bound="Params")
 
@@ -111,25 +110,6 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint in (int, str, bool) and type(value) is hint:
         return value
     raise TypeError(f"parameter {name!r} must be {_type_name(hint)}, got {type(value).__name__} {value!r}")
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table a chapter shows: the frame, its columns' display formats and whether the index is shown."""
-
-    frame: pd.DataFrame
-    formats: Mapping[str, str] = field(default_factory=dict)
-    show_index: bool = True
-    na_rep: str = "–"
-
-    def style(self):
-        """The frame as a pandas ``Styler`` with the formats."""
-        styler = self.frame.style.format({k: f"{{:{v}}}" for k, v in self.formats.items() if k in self.frame},
-                                         na_rep=self.na_rep)
-        return styler if self.show_index else styler.hide(axis="index")
-
-    def _repr_html_(self) -> str:
-        return self.style().to_html()
 
 
 @dataclass
