@@ -1,0 +1,82 @@
+"""An independent reading of the committed store for the claims tests: pandas and json only, no
+sphere_regimes analysis code, so that a claim's test recomputes its value another way than the ledger.
+
+The regime rule is written here again from its description (``sphere_regimes.regimes`` module
+docstring), not imported: if the package's rule drifts from its description, the claims tests fail.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STORE = Path(__file__).resolve().parents[1] / "results"
+CHANCE_MARGIN = 0.1  # regime 3: train error within this of chance
+MOVING_ANGLE_DEG = 3.0  # regime 2: median angle per epoch over the last quarter at least this
+CONVERGED_LOSS = 1e-3  # ... while the last train loss is at least this
+
+
+@cache
+def runs(root: Path = STORE) -> pd.DataFrame:
+    """One row per run folder: ``run_id``, every field of its config and its ``status``."""
+    rows = []
+    for folder in sorted(p for p in Path(root).iterdir() if (p / "config.json").is_file()):
+        config = json.loads((folder / "config.json").read_text())["config"]
+        status = json.loads((folder / "status.json").read_text())["status"]
+        rows.append({"run_id": folder.name, **config, "status": status})
+    return pd.DataFrame(rows)
+
+
+def metrics(run_id: str, root: Path = STORE) -> pd.DataFrame:
+    """The run's ``metrics.csv`` indexed by epoch (0: the initial point)."""
+    return pd.read_csv(Path(root) / run_id / "metrics.csv", index_col="epoch")
+
+
+def second_half(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows with the full metrics from half the last evaluated epoch on (at least the last 3)."""
+    full = frame[frame["train_loss"].notna() & (frame.index > 0)]
+    late = full[full.index >= full.index[-1] / 2]
+    return late if len(late) >= 3 else full.iloc[-3:]
+
+
+def regime(frame: pd.DataFrame, num_classes: int = 10, status: str = "done") -> int:
+    """The regime rule from its description: 3 at chance train error over the second half, 2 while the
+    weights keep turning (median angle per epoch over the last quarter) above a non-zero loss, else 1."""
+    if status == "diverged":
+        return 3
+    late = second_half(frame)
+    if late["train_error"].mean() >= 1 - 1 / num_classes - CHANCE_MARGIN:
+        return 3
+    angles = frame["angle_epoch_deg"].dropna()
+    moving = angles[angles.index >= angles.index[-1] * 3 / 4].median() >= MOVING_ANGLE_DEG
+    return 2 if late["train_loss"].iloc[-1] >= CONVERGED_LOSS and moving else 1
+
+
+def majority(labels) -> int:
+    """The most frequent label (ties: the higher one)."""
+    counts = pd.Series(list(labels)).value_counts()
+    return int(max(counts.index[counts == counts.max()]))
+
+
+def sphere_grid(root: Path = STORE) -> pd.DataFrame:
+    """The three-regimes chapter's total-constraint runs of the ``cpu`` preset (150 epochs on the sphere,
+    width 8, 10k images, no init_from), with each run's regime."""
+    table = runs(root)
+    grid = table[(table["optimizer"] == "sphere") & (table["constraint"] == "total") & (table["epochs"] == 150)
+                 & (table["width"] == 8) & (table["train_size"] == 10000) & table["init_from"].isna()].copy()
+    grid["regime"] = [regime(metrics(r.run_id, root), status=r.status) for r in grid.itertuples()]
+    return grid.sort_values(["elr", "seed"]).reset_index(drop=True)
+
+
+def sphere_map(root: Path = STORE) -> pd.Series:
+    """The majority regime at each ELR of :func:`sphere_grid`."""
+    return sphere_grid(root).groupby("elr")["regime"].agg(majority)
+
+
+def nearest_regime(regime_map: pd.Series, elr: float) -> int:
+    """The regime of the map's ELR nearest to ``elr`` in log ELR."""
+    return int(regime_map.iloc[int(np.argmin(np.abs(np.log(regime_map.index.to_numpy(float)) - np.log(elr))))])
