@@ -87,6 +87,7 @@ book: notebooks  ## render the book of PRESET (default cpu) into _work/PRESET/bo
 	cp -r book/_config.yml book/_toc.yml book/_mj book/*.md $(OUT)/book/
 	$(PY) -m sphere_regimes.report stage $(OUT)/book/chapters $(EXECUTED)
 	$(PY) -m sphere_regimes.report page $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
+	$(VENV)/bin/sphere-regimes claims $(PRESET) --csv $(OUT)/book/claims.csv > /dev/null
 	$(VENV)/bin/jupyter-book build --warningiserror --nitpick --keep-going --quiet $(OUT)/book
 	@echo "Book: $(CURDIR)/$(OUT)/book/_build/html/index.html"
 

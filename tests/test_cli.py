@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sphere_regimes import paths, plans
+from sphere_regimes import chapters, paths, presets
 from sphere_regimes.store import RunStatus
 from sphere_regimes.cli import main
 
@@ -57,8 +57,8 @@ def test_the_paper_preset_fails_fast_without_cifar(tmp_path, monkeypatch, capsys
 
 def test_status_shows_diverged_and_failed_runs(tiny_preset, capsys):
     assert main(["sweep", tiny_preset, "--workers", "1"]) == 0
-    store = plans.preset_store(tiny_preset)
-    low, high = plans.planned_runs(tiny_preset)["02_three_regimes"]
+    store = presets.preset_store(tiny_preset)
+    low, high = chapters.planned_runs(tiny_preset)["02_three_regimes"]
     store.write_status(low, RunStatus("failed", 1, error="RuntimeError: out of memory"))
     store.write_status(high, RunStatus("diverged", 2, diverged_epoch=3, metrics_sha256=store.metrics_digest(high)))
     capsys.readouterr()
@@ -75,9 +75,9 @@ def test_one_run_from_flags_and_from_a_preset(tiny_preset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "convnet_si-2 fashion_mnist ELR 0.01 (total) seed 0" in out and "epoch 3: train loss" in out
     assert "regime " in out
-    planned = plans.planned_runs(tiny_preset)["02_three_regimes"][1]
+    planned = chapters.planned_runs(tiny_preset)["02_three_regimes"][1]
     assert main(["run", "--preset", tiny_preset, "--run", planned.run_id[:6]]) == 0
-    assert plans.preset_store(tiny_preset).status(planned).status == "done"
+    assert presets.preset_store(tiny_preset).status(planned).status == "done"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sphere_regimes import RunConfig, conventional, experiments, paths, regimes, run, verify
+from sphere_regimes import RunConfig, chapters, conventional, paths, regimes, run, verify
 from sphere_regimes.engine import load
-from sphere_regimes.plans import planned_runs
-from sphere_regimes.presets import resolved_params
 from sphere_regimes.store import RunStore
 
 COMMITTED = RunStore(paths.REPO_ROOT / "results")
@@ -27,7 +25,7 @@ def committed_store_env():
 
 def _committed_runs(chapter: str) -> list:
     """Every run the cpu preset plans for ``chapter``, from results/ (all of them must be there)."""
-    configs = planned_runs("cpu")[chapter]
+    configs = chapters.planned_runs("cpu", store=COMMITTED)[chapter]
     results = [load(c, COMMITTED) for c in configs]
     missing = [c.label() for c, r in zip(configs, results) if r is None]
     assert not missing, f"the cpu preset's runs of {chapter} are not all committed: {missing}"
@@ -43,7 +41,7 @@ def committed():
 @pytest.fixture(scope="module")
 def three_regimes(committed):
     """The total-constraint runs (grid and boundary search)."""
-    return experiments.three_regimes_runs(resolved_params("cpu", "02_three_regimes")).grid
+    return chapters.three_regimes.runs(chapters.three_regimes.Params.from_preset("cpu"), COMMITTED).grid
 
 
 def test_every_planned_run_is_committed_and_matches_its_checksum(committed):
@@ -80,34 +78,6 @@ def test_verify_flags_a_tampered_run(three_regimes, rerun):
     assert column == "test_error" and deviation > 1
 
 
-def test_the_regimes_are_ordered_by_elr_and_all_three_occur(three_regimes):
-    summary = regimes.run_summary(three_regimes)
-    majority = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
-    assert list(majority) == sorted(majority)
-    assert set(majority) == {1, 2, 3}
-
-
-def test_the_chapter_claims_hold_on_the_committed_runs(three_regimes):
-    summary = regimes.run_summary(three_regimes)
-    per_elr = summary.groupby("elr").mean(numeric_only=True)
-    regime_of = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
-    one, two, three = (per_elr[regime_of == r] for r in (1, 2, 3))
-    # regime 1: the best test error sits at the top of the range; the final loss falls with the ELR except at
-    # the regime-1 ELR nearest the 1/2 boundary, where convergence slows and spikes (seed 1 ends at a spike)
-    assert per_elr["best_test_error"].idxmin() in one.index[-2:]
-    assert np.all(np.diff(one["train_loss"].iloc[:-1]) < 0) and one["train_loss"].iloc[-1] > one["train_loss"].iloc[-2]
-    # regime 2: the weights keep turning far more than in regime 1, and drift away from the init
-    assert two["late_angle_deg"].min() > 10 * one["late_angle_deg"].max()
-    assert two["cos_to_init"].max() < 0.1
-    # regime 2: the stationary loss rises with the ELR, and ELR x sharpness stays within a factor 2
-    assert np.all(np.diff(two["late_train_loss"]) > 0)
-    elr_sharpness = two.index.to_numpy() * two["sharpness"]
-    assert elr_sharpness.max() < 2 * elr_sharpness.min()
-    # regime 3: chance-level error, and a random walk (cosine to the init ~ 0)
-    assert np.all(three["test_error"] > 0.75)
-    assert np.all(np.abs(three["cos_to_init"]) < 0.05)
-
-
 def test_verify_compares_every_epoch_of_a_run_made_on_this_machine(tmp_path, fashion_mnist):
     """A run trained here records this machine, and its rerun matches every epoch bit for bit."""
     store = RunStore(tmp_path / "store")
@@ -127,19 +97,6 @@ def test_verify_samples_one_run_per_regime_and_skips_runs_too_short_to_classify(
     sample = verify.sample_runs(committed, 3)
     assert sorted(regimes.classify(r.metrics) for r in sample) == [1, 2, 3]
     assert all(r.config.epochs > 2 for r in sample)  # never a 2-epoch pilot run
-
-
-def test_regime_one_at_equal_loss_is_flatter_at_higher_elr_and_nearly_one_line(three_regimes):
-    """The chapter's "Regime 1 at equal loss": sharpness falls with the ELR at loss 0.05 and 0.03; the
-    effective gradient differs by at most 1.6x between the ELRs at those losses (not one line exactly)."""
-    summary = regimes.run_summary(three_regimes)
-    regime_of = summary.groupby("elr")["regime"].agg(lambda r: int(r.mode().max()))
-    converging = [r for r in three_regimes if regime_of[r.config.elr] == 1]
-    for level in (0.05, 0.03):
-        sharpness = regimes.at_equal_loss(converging, "sharpness", [level]).groupby("elr")[level].mean().dropna()
-        assert np.all(np.diff(sharpness) < 0) and len(sharpness) >= 5
-        gradient = regimes.at_equal_loss(converging, "effective_grad_norm", [level]).groupby("elr")[level].mean()
-        assert 1.2 < gradient.max() / gradient.min() < 1.6
 
 
 # -- chapter 03: conventional training -------------------------------------------------------------

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from sphere_regimes import paths
-from sphere_regimes.presets import notebook_params
+from sphere_regimes import chapters
 
 SOURCES = sorted((paths.REPO_ROOT / "notebooks").glob("[0-9]*.py"))
 REFERENCES = paths.REPO_ROOT / "tests" / "notebooks"
@@ -25,7 +25,7 @@ def test_reference_is_fresh(source):
     executed = nbformat.read(reference, as_version=4)
     assert _code_cells(executed) == _code_cells(jupytext.read(source)), \
         f"{reference.name} is stale: the notebook source changed; run `make nbval-refresh`"
-    assert executed.metadata.papermill.parameters == notebook_params("smoke", source.stem), \
+    assert executed.metadata.papermill.parameters == chapters.params("smoke", source.stem).as_notebook(), \
         f"{reference.name} was run with other parameters than presets/smoke.yaml gives; run `make nbval-refresh`"
 
 

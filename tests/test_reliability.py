@@ -16,10 +16,11 @@ import torch
 
 import crash_sweep
 from sphere_regimes import config as config_module
-from sphere_regimes import engine, paths, plans, regimes, run
+from sphere_regimes import chapters, engine, paths, plans, presets, regimes, run
 from sphere_regimes import store as store_module
 from sphere_regimes.cli import main
-from sphere_regimes.presets import PresetError, resolved_params
+from sphere_regimes.chapters import MissingRunsError, load_results, three_regimes
+from sphere_regimes.presets import PresetError
 from sphere_regimes.store import RunStore, StoreFormatError
 
 THREE_REGIMES = "02_three_regimes"
@@ -156,7 +157,7 @@ def test_an_unknown_notebook_in_a_preset_is_refused(tmp_path, monkeypatch):
     (tmp_path / "typo.yaml").write_text("notebooks:\n  02_three_regime: {epochs: 3}\n")
     with pytest.raises(PresetError, match=r"unknown notebook\(s\) \['02_three_regime'\]; the notebooks are .*"
                                           "'02_three_regimes'"):
-        plans.planned_runs("typo")
+        chapters.planned_runs("typo")
 
 
 @pytest.mark.parametrize("arguments,message", [
@@ -186,8 +187,8 @@ def test_damaged_store_files_are_one_line_errors_from_the_command_line(tiny_pres
     """Truncated, corrupt, foreign and old-format files: ``sphere-regimes status`` and
     ``sphere-regimes sweep`` (``make runs``) stop with one line naming the file."""
     assert plans.compute(tiny_preset) == []
-    store = plans.preset_store(tiny_preset)
-    first, second = [c for configs in plans.planned_runs(tiny_preset).values() for c in configs]
+    store = presets.preset_store(tiny_preset)
+    first, second = [c for configs in chapters.planned_runs(tiny_preset).values() for c in configs]
     status = json.loads((store.run_dir(first) / "status.json").read_text())
     damages = [
         ("metrics.csv", None, "metrics.csv does not match the checksum recorded in status.json"),
@@ -218,8 +219,8 @@ def test_a_truncated_checkpoint_fails_its_run_with_a_clear_message_and_the_sweep
         return original(self, epoch)
 
     monkeypatch.setattr(engine._Trainer, "_train_epoch", interrupted_at_epoch_2)
-    store = plans.preset_store(tiny_preset)
-    first, second = [c for configs in plans.planned_runs(tiny_preset).values() for c in configs]
+    store = presets.preset_store(tiny_preset)
+    first, second = [c for configs in chapters.planned_runs(tiny_preset).values() for c in configs]
     with pytest.raises(KeyboardInterrupt):
         run(first, store)
     monkeypatch.setattr(engine._Trainer, "_train_epoch", original)
@@ -244,8 +245,7 @@ def test_a_run_whose_loss_turns_nan_is_recorded_as_diverged_and_the_sweep_goes_o
     assert main(["status", tiny_preset]) == 0
     table = capsys.readouterr().out
     assert "1 diverged" in table and "1 done" in table
-    params = resolved_params(tiny_preset, THREE_REGIMES)
-    results = plans.load_results(THREE_REGIMES, params)
+    results = _load(tiny_preset)
     diverged = next(r for r in results if r.config.elr == 0.01)
     assert diverged.status.diverged_epoch == 2 and diverged.status.epochs_done == 1
     assert list(diverged.metrics.index) == [0, 1]
@@ -260,7 +260,7 @@ def test_runs_of_another_store_format_are_never_read_as_this_versions(tiny_prese
     """A store written by an older version: its runs have other ids (the format is part of the
     hash), so they are never misread; the sweep and the status say so, and reading one directly
     is a clear error."""
-    store = plans.preset_store(tiny_preset)
+    store = presets.preset_store(tiny_preset)
     with monkeypatch.context() as old_version:
         old_version.setattr(config_module, "STORE_FORMAT", 0)
         old_version.setattr(store_module, "STORE_FORMAT", 0)
@@ -284,23 +284,28 @@ def test_a_preset_that_does_not_match_the_store_computes_its_own_runs_without_mi
     text = (presets / "tiny.yaml").read_text()
     (presets / "wide.yaml").write_text(text.replace("width: 2", "width: 3"))
     (presets / "long.yaml").write_text(text.replace("    epochs: 3", "    epochs: 4"))
-    store = plans.preset_store(tiny_preset)
+    store = presets.preset_store(tiny_preset)
     assert plans.compute(tiny_preset) == []
-    tiny = plans.load_results(THREE_REGIMES, resolved_params(tiny_preset, THREE_REGIMES))
+    tiny = _load(tiny_preset)
     files = _files(store.root)
 
-    wide_params = resolved_params("wide", THREE_REGIMES)
-    with pytest.raises(plans.MissingRunsError, match="2 of 2 runs of 02_three_regimes are not in the store"):
-        plans.load_results(THREE_REGIMES, wide_params)
+    with pytest.raises(MissingRunsError, match="2 of 2 runs of 02_three_regimes are not in "):
+        _load("wide")
     assert plans.compute("wide") == []
-    wide = plans.load_results(THREE_REGIMES, wide_params)
+    wide = _load("wide")
     assert [r.config.width for r in wide] == [3, 3] and len(list(store.root.iterdir())) == 4
     assert {k: v for k, v in _files(store.root).items() if k in files} == files
 
     assert plans.compute("long") == []
     assert len(list(store.root.iterdir())) == 4  # same runs, extended
-    again = plans.load_results(THREE_REGIMES, resolved_params(tiny_preset, THREE_REGIMES))
+    again = _load(tiny_preset)
     for before, after in zip(tiny, again):
         assert after.config == before.config and after.metrics.equals(before.metrics)
-    long = plans.load_results(THREE_REGIMES, resolved_params("long", THREE_REGIMES))
+    long = _load("long")
     assert [list(r.metrics.index) for r in long] == [[0, 1, 2, 3, 4]] * 2
+
+
+def _load(preset: str) -> list:
+    """The three-regimes chapter's finished runs under ``preset``, in plan order."""
+    store = presets.preset_store(preset)
+    return load_results(three_regimes.plan(three_regimes.Params.from_preset(preset), store), store, THREE_REGIMES, preset)

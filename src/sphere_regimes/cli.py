@@ -27,6 +27,7 @@ from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, resolve_device, run
 from .presets import PresetError
 from .regimes import REGIME_NAMES, classify
+from .chapters import MissingRunsError
 from .store import RunStore, StoreError
 
 
@@ -157,6 +158,21 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _claims(args: argparse.Namespace) -> int:
+    ledger = chapters.ledger(args.preset)
+    frame = ledger.frame()
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    width = max(len(claim.id) for claim in ledger.claims)
+    for claim in ledger.claims:
+        marker = "*" if claim.spec.uses_regime_rule else " "
+        print(f"{claim.id:<{width}}  {str(claim.verdict):<15}{marker} {claim.ours[:70]}")
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in ledger.counts().items() if n)
+    print(f"\n{len(ledger.claims)} claims under preset {args.preset!r}: {counts} (* depends on the regime rule)"
+          + (f"; the whole ledger is in {args.csv}" if args.csv else "; --csv FILE writes the whole ledger"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sphere-regimes", description=(
         "Train scale-invariant networks on the sphere at a fixed effective learning rate (ELR) and see the "
@@ -209,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
     status.add_argument("--only", metavar="CHAPTER", help="only this chapter's runs (notebook name or prefix)")
     status.set_defaults(handler=_status)
+    ledger = commands.add_parser("claims", help="the claims ledger: every claim of the paper with its verdict on a preset",
+                                 description="Measure every claim of the paper that the book tests on the preset's "
+                                             "stored runs and print its verdict (held, partly, not held, not tested "
+                                             "here), decided by the rule written in each chapter's CLAIMS.")
+    ledger.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
+    ledger.add_argument("--csv", metavar="FILE", help="also write the whole ledger (rules, margins, reasons) as CSV")
+    ledger.set_defaults(handler=_claims)
     return parser
 
 
@@ -261,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, DataNotFoundError, StoreError, PresetError, RunFailedError, sweep.SweepError) as error:
+    except (ValueError, DataNotFoundError, StoreError, PresetError, RunFailedError, sweep.SweepError,
+            MissingRunsError) as error:
         print(f"sphere-regimes: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

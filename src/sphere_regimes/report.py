@@ -15,23 +15,10 @@ import yaml
 
 from .chapters import planned_runs
 from .presets import load_preset, preset_store
-from .data import DATASET_INFO
-from .store import RunStore, git_sha
+from .store import git_sha
 
 _PACKAGES = ("sphere-regimes", "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "papermill",
              "jupytext", "nbval", "jupyter-book", "sphinx", "myst-nb")
-
-
-def data_description(dataset: str, train_size: int | None) -> str:
-    """How a chapter names its training data: "the first N training images of Title" or "all of Title"."""
-    title = DATASET_INFO[dataset].title
-    return f"the first {train_size} training images of {title}" if train_size else f"all of {title}"
-
-
-def core_hours(results: list, store: RunStore) -> float:
-    """Training core-hours of ``results`` (wall time x threads is not recorded: the sweeps run one thread
-    per run, so this is the sum of their wall times) from ``timing.json`` in ``store``."""
-    return sum(store.wall_seconds(r.config) for r in results) / 3600
 
 
 def _version(package: str) -> str:

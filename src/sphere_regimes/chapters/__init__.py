@@ -21,14 +21,14 @@ from ..claims import Ledger
 from ..config import RunConfig
 from ..store import RunStore
 from . import conventional, fine_tuning, three_regimes, toy, tutorial
-from .base import Findings, MissingRunsError, Params, ParamsError, Table
+from .base import Findings, MissingRunsError, Params, ParamsError, Table, load_results
 
 CHAPTERS: dict[str, ModuleType] = {module.NOTEBOOK: module
                                    for module in (toy, three_regimes, conventional, fine_tuning, tutorial)}
 """Every chapter module under its notebook's name, in book order."""
 
 __all__ = ["CHAPTERS", "Findings", "MissingRunsError", "Params", "ParamsError", "Table", "chapter", "conventional",
-           "fine_tuning", "ledger", "params", "planned_runs", "preset_chapters", "three_regimes", "toy", "tutorial"]
+           "fine_tuning", "ledger", "load_results", "params", "planned_runs", "preset_chapters", "three_regimes", "toy", "tutorial"]
 
 
 def chapter(name: str) -> ModuleType:

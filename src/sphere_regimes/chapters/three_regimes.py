@@ -5,15 +5,23 @@ pilot that sized the setting."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
 
 from .. import presets, regimes
+from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, monotone_claim,
+                      ratio_margin, steps_in_direction, verdict_counts)
 from ..config import RunConfig
 from ..data import DATASET_INFO
 from ..engine import RunResult, load
+from ..models import ConvNetSI, si_parameters
+from ..optim import SphereSGD
 from ..store import RunStore
+from ..table import Table
+from .base import Findings, core_hours, data_description, load_results
 from .base import Params as _Params
-from .base import load_results
 
 NOTEBOOK = "02_three_regimes"
 
@@ -139,3 +147,442 @@ def runs(params: Params, store: RunStore | None = None) -> Runs:
     return Runs(grid=[r for r in main if r.config.constraint == "total"],
                 individual=[r for r in main if r.config.constraint == "individual"],
                 pilot=[r for r in results if r.config.run_id in pilot_ids])
+
+
+# --------------------------------------------------------------------------- claims
+
+LOSS_LEVELS = (0.1, 0.05, 0.03)
+"""Train losses at which the regime-1 runs are compared (paper §4.1: "at equal loss")."""
+LATE_EPOCHS = 10
+"""The late test error: the mean over the evaluated epochs among the last this many epochs (as in the
+fine-tuning chapter), beside the best-epoch test error."""
+NORM_RTOL = 1e-5
+"""Float32 rounding of a norm over about 10^4 squares (eps * sqrt(n) ≈ 1.2e-7 * 100)."""
+
+CLAIMS = [
+    ClaimSpec("projection.norm_exact", NOTEBOOK, "The projection is exact: the total SI norm stays at ||w0|| after every step",
+              "§2, Algorithm (projected SGD)", "exact", "largest relative deviation of the recorded SI norm from its initial "
+              "value, over every recorded epoch of every total-constraint run",
+              f"held if at most {NORM_RTOL:g} (float32 rounding of a sum of ~10^4 squares); not held otherwise",
+              section="fig-regime-curves"),
+    ClaimSpec("projection.elr_only", NOTEBOOK, "Only the ELR matters: scaling ||w0|| by c and lr by c^2 gives the same trajectory",
+              "§2", "exact", "largest relative difference of the unit-norm weights after 20 steps of SphereSGD at ELR 1e-3 from "
+              "||w0|| and from 10·||w0|| (float64, a width-2 ConvNetSI on fixed random data, BatchNorm eps 1e-300)",
+              "held if at most 1e-9 (float64 rounding); not held otherwise"),
+    ClaimSpec("regimes.three_ordered", NOTEBOOK, "Three regimes exist, ordered by the ELR and contiguous", "§4, Figure 1",
+              "1: up to 5e-4, 2: 1e-3 to 5e-3, 3: from 5e-2 (ConvNetSI-32, CIFAR-10)", "the majority regime of the seeds at "
+              "each ELR of the grid", "held if all three regimes occur and the majority regime never falls as the ELR "
+              "grows; partly if only one of the two holds; not held otherwise", uses_regime_rule=True,
+              section="which-regime-each-run-is-in"),
+    ClaimSpec("regimes.boundaries", NOTEBOOK, "Boundaries (ConvNetSI-32, CIFAR-10): 1→2 between 5e-4 and 1e-3, 2→3 between "
+              "5e-3 and 5e-2", "§4, Figure 1", "1→2 in (5e-4, 1e-3); 2→3 in (5e-3, 5e-2)", "our brackets of each boundary",
+              "held if both our brackets overlap the paper's, partly if one does, not held if none (the paper says the "
+              "boundaries may move with width and data: a shift is not a contradiction)", uses_regime_rule=True),
+    ClaimSpec("regime1.loss_keeps_falling", NOTEBOOK, "Regime 1: the train loss keeps falling towards zero", "§4.1",
+              "≈2e-4 at 5e-4 after 1000 epochs", "per regime-1 run: its last train loss against its train loss at half "
+              "the run", "count of runs whose loss at the end is below the loss at half the run (count rule)",
+              uses_regime_rule=True),
+    ClaimSpec("regime1.larger_elr_lower_loss", NOTEBOOK, "Regime 1: a larger ELR converges to a lower loss", "§4.1, Figure 1",
+              "8e-4 (1e-4) → 2e-4 (5e-4)", "final train loss, mean over seeds, per regime-1 ELR",
+              "count of steps between neighbouring regime-1 ELRs at which the loss falls (count rule)",
+              uses_regime_rule=True),
+    ClaimSpec("regime1.larger_elr_lower_error", NOTEBOOK, "Regime 1: the test error improves with the ELR", "§4.1, Figure 1",
+              "28% (1e-5) → 17% (5e-4)", "best-epoch test error, mean over seeds, per regime-1 ELR",
+              "count of steps between neighbouring regime-1 ELRs at which the error falls (count rule)",
+              uses_regime_rule=True),
+    ClaimSpec("regime1.best_at_top", NOTEBOOK, "The best test error among fixed ELRs is at the top of regime 1 (best epoch)",
+              "§4.1", "≈17% at 5e-4, the highest regime-1 ELR", "the ELR of the lowest best-epoch test error (mean over seeds)",
+              "held if it is the highest regime-1 ELR of the grid; partly if another regime-1 ELR; not held otherwise",
+              uses_regime_rule=True),
+    ClaimSpec("regime1.best_at_top_late", NOTEBOOK, "The best test error among fixed ELRs is at the top of regime 1 "
+              "(late mean)", "§4.1", "≈17% at 5e-4", f"the ELR of the lowest test error averaged over the last "
+              f"{LATE_EPOCHS} epochs (mean over seeds)", "as regime1.best_at_top", uses_regime_rule=True),
+    ClaimSpec("regime1.one_line", NOTEBOOK, "Regime 1 trajectories follow one common line in the loss–gradient plane",
+              "§4.1, Figure 1 (bottom right)", "", "max/min over the regime-1 ELRs of the effective gradient where the "
+              f"train loss first reaches each of {', '.join(map(str, LOSS_LEVELS))}",
+              "held if within a factor 1.25 at every level; partly if within a factor 2 at every level; not held otherwise",
+              reading="our reading of 'one line' on the paper's log-log panel spanning four decades: a factor 1.25 is "
+              "about a line width there, a factor 2 a visibly separate but parallel line", uses_regime_rule=True,
+              section="regime-1-at-equal-loss"),
+    ClaimSpec("regime1.flatter_at_higher_elr", NOTEBOOK, "Regime 1: at equal loss a larger ELR sits at a flatter point "
+              "(lower sharpness)", "§4.1", "", "sharpness where the loss first reaches each level, mean over seeds",
+              "count of steps between neighbouring regime-1 ELRs, over all levels, at which the sharpness falls (count rule)",
+              uses_regime_rule=True, section="regime-1-at-equal-loss"),
+    ClaimSpec("regime2.loss_rises", NOTEBOOK, "Regime 2: the stationary loss rises with the ELR", "§4.2, Figure 1",
+              "0.3–0.5 (1e-3) → 1.1–2.5 (5e-3)", "mean train loss over the second half, mean over seeds, per regime-2 ELR",
+              "count of steps at which it rises (count rule)", uses_regime_rule=True),
+    ClaimSpec("regime2.gradient_falls", NOTEBOOK, "Regime 2: the stationary effective gradient falls with the ELR",
+              "§4.2, Figure 1", "40–60 (1e-3) → 18–40 (5e-3)", "mean effective gradient over the second half, mean over "
+              "seeds, per regime-2 ELR", "count of steps at which it falls (count rule)", uses_regime_rule=True),
+    ClaimSpec("regime2.elr_sharpness_constant", NOTEBOOK, "Regime 2: ELR × sharpness stays about constant", "§4.2", "",
+              "max/min over the regime-2 ELRs of ELR × the last sharpness (mean over seeds)",
+              "held if at most 2; not held otherwise",
+              reading="our reading of 'about constant': within a factor 2, while the ELR itself varies by more",
+              uses_regime_rule=True),
+    ClaimSpec("regime2.weights_move", NOTEBOOK, "Regime 2: the weights keep moving (a chaotic equilibrium, not a minimum)",
+              "§4.2", "", "cosine between the final and the initial weights, per regime-2 run",
+              "count of runs whose cosine is below 0.5, i.e. that end more than 60° from the start (count rule)",
+              reading="our reading of 'keep moving': far from the start at the end, measured apart from the regime "
+              "rule's own angle per epoch", uses_regime_rule=True),
+    ClaimSpec("regime3.loss_at_initial", NOTEBOOK, "Regime 3: the loss stays at its initial level", "§4.3, Figure 1",
+              "≈10, the initial level", "mean train loss over the second half / the run's initial train loss, mean over "
+              "seeds, per regime-3 ELR",
+              "count of ELRs where the ratio is at least 0.8 (count rule)",
+              reading="our reading of 'stays at its initial level': not more than 20% below it", uses_regime_rule=True),
+    ClaimSpec("regime3.chance_error", NOTEBOOK, "Regime 3: the test error is at chance", "§4.3, Figure 1", "≈90%",
+              "final test error, per regime-3 run", "count of runs within 0.05 of chance (1 - 1/classes) (count rule)",
+              reading="our reading of 'chance': within 5 points", uses_regime_rule=True),
+    ClaimSpec("regime3.gradient_huge", NOTEBOOK, "Regime 3: the effective gradient is huge", "§4.3, Figure 1",
+              "≈1e4–3e4 against ≈600 at init (17–50×)", "final effective gradient / the initial one, mean over seeds, per "
+              "regime-3 ELR", "count of ELRs where it is at least 10 (count rule)",
+              reading="our reading of 'huge': at least 10× the initial value (the paper shows 17–50×)",
+              uses_regime_rule=True),
+    ClaimSpec("regime3.random_walk", NOTEBOOK, "Regime 3: the weights random-walk (cosine to the initial point → 0)",
+              "§4.3", "", "|cosine| between the final and the initial weights, per regime-3 run",
+              "count of runs with |cosine| at most 0.05 (count rule)",
+              reading="our reading of '→ 0': within 0.05 (a random direction in 10^4 dimensions has |cos| ≈ 0.01)",
+              uses_regime_rule=True),
+]
+SPECS = {spec.id: spec for spec in CLAIMS}
+
+
+@dataclass
+class ThreeRegimesFindings(Findings):
+    """The chapter's findings and the data of its figures."""
+
+    summary: pd.DataFrame = None  # regimes.run_summary of the grid, one row per run
+    regime_of: dict[float, int] = field(default_factory=dict)  # the majority regime at each ELR
+    groups: dict[float, list[RunResult]] = field(default_factory=dict)  # the grid's runs by ELR (bisection excluded)
+    boundary_elrs: list[float] = field(default_factory=list)  # geometric midpoints of the regime brackets
+    initial: pd.Series = None  # the common initial point's metrics
+    chance_error: float = 0.9
+    representative_elrs: list[float] = field(default_factory=list)  # one ELR per regime for the per-layer figure
+    constraint_pairs: dict[float, tuple[RunResult, RunResult]] = field(default_factory=dict)  # ELR -> (total, individual)
+
+
+def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindings:
+    """The chapter's numbers, tables and claims from its runs in ``store`` (default: the preset's)."""
+    store = store if store is not None else presets.preset_store(params.preset)
+    found = runs(params, store)
+    findings = ThreeRegimesFindings(params=params)
+    summary = regimes.run_summary(found.grid, params.num_classes)
+    regime_of = {float(e): int(r) for e, r in regimes.majority_regimes(summary).items()}
+    initial = found.grid[0].metrics.loc[0]
+    findings.summary, findings.regime_of, findings.initial = summary, regime_of, initial
+    findings.chance_error = 1 - 1 / params.num_classes
+    findings.groups = regimes.by_elr([r for r in found.grid if r.config.elr in params.elrs])
+    boundaries = regimes.grid_boundaries(summary)
+    findings.boundary_elrs = [math.sqrt(low * high) for _, _, low, high in boundaries]
+    findings.representative_elrs = regimes.representative_elrs(regime_of)
+    total_of = {r.config.elr: r for r in found.grid if found.individual and r.config.seed == found.individual[0].config.seed}
+    findings.constraint_pairs = {r.config.elr: (total_of[r.config.elr], r) for r in sorted(found.individual,
+                                                                                        key=lambda r: r.config.elr)}
+    ordered = sorted(found.grid, key=lambda r: (r.config.elr, r.config.seed))  # the summary's row order
+    summary["late_test_error"] = [regimes.tail_mean(r.metrics, "test_error", LATE_EPOCHS) for r in ordered]
+    summary["loss_at_half"] = [regimes.second_half(r.metrics)["train_loss"].iloc[0] for r in ordered]
+    summary["late_loss_over_initial"] = [regimes.second_half(r.metrics)["train_loss"].mean() / r.metrics.loc[0, "train_loss"]
+                                         for r in ordered]
+    equal_loss = _equal_loss(found.grid, regime_of)
+    findings.values.update(_setting_values(params, found, store, initial))
+    findings.values.update(_result_values(summary, regime_of, boundaries, equal_loss, findings))
+    findings.tables = _tables(summary, equal_loss, findings, found, store)
+    findings.claims = _claims(found.grid, summary, regime_of, boundaries, equal_loss, findings.chance_error)
+    findings.tables["claims"] = claims_table(findings.claims)
+    findings.key_numbers = _key_numbers(summary, regime_of, boundaries, findings)
+    findings.values["claims_md"] = _claims_sentence(findings.claims)
+    return findings
+
+
+def _equal_loss(grid: list[RunResult], regime_of: dict[float, int]) -> dict[str, pd.DataFrame]:
+    """Effective gradient and sharpness of the regime-1 runs where their loss first reaches each level of
+    :data:`LOSS_LEVELS`, mean over seeds (rows: ELR, columns: level); empty without regime-1 runs."""
+    converging = [r for r in grid if regime_of[r.config.elr] == 1]
+    if not converging:
+        return {}
+    return {column: regimes.at_equal_loss(converging, column, LOSS_LEVELS).groupby("elr").mean().drop(columns="seed")
+            for column in ("effective_grad_norm", "sharpness")}
+
+
+def _setting_values(params: Params, found: Runs, store: RunStore, initial: pd.Series) -> dict[str, object]:
+    return {"data_md": data_description(params.dataset, params.train_size), "width": params.width,
+            "batch_size": params.batch_size, "epochs": params.epochs, "n_elrs": len(params.elrs),
+            "n_seeds": len(params.seeds), "core_hours": core_hours(found.grid + found.individual, store),
+            "initial_loss": float(initial["train_loss"]), "initial_grad": float(initial["effective_grad_norm"]),
+            "bisection_steps": params.bisection_steps, "sharpness_every": params.sharpness_every,
+            "sharpness_images": found.grid[0].config.sharpness_images, "n_individual": len(found.individual),
+            "pilot_epochs": params.pilot_epochs, "n_grid_runs": len(found.grid),
+            "dense_metric_epochs": params.dense_metric_epochs, "late_epochs": LATE_EPOCHS,
+            "loss_levels_md": ", ".join(f"{level:g}" for level in LOSS_LEVELS)}
+
+
+def _result_values(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, equal_loss,
+                   findings: ThreeRegimesFindings) -> dict[str, object]:
+    per_elr = summary.groupby("elr").mean(numeric_only=True)
+    best_elr = float(per_elr["best_test_error"].idxmin())
+    late_elr = float(per_elr["late_test_error"].idxmin())
+    constraints = "; ".join(
+        f"ELR {elr:g}: {_outcome(total, findings)} under the total constraint, {_outcome(individual, findings)} under "
+        "the individual one" for elr, (total, individual) in findings.constraint_pairs.items())
+    return {
+        "boundaries_md": "; ".join(f"{a}→{b} between ELR {low:g} and {high:g}" for a, b, low, high in boundaries)
+        or "no regime change in this grid",
+        "best_elr": best_elr, "best_regime": regime_of[best_elr],
+        "best_test_error_pct": 100 * float(per_elr["best_test_error"].min()),
+        "late_best_elr": late_elr, "late_best_regime": regime_of[late_elr],
+        "late_best_test_error_pct": 100 * float(per_elr["late_test_error"].min()),
+        "constraints_md": constraints or "no runs under the individual constraint in this preset",
+    }
+
+
+def _outcome(result: RunResult, findings: ThreeRegimesFindings) -> str:
+    regime = regimes.run_regime(result, findings.params.num_classes)
+    return (f"regime {regime} (loss {result.final['train_loss']:.3g}, test error {result.final['test_error']:.3f})")
+
+
+def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, found: Runs,
+            store: RunStore) -> dict[str, Table]:
+    per_elr = summary.groupby("elr").agg(
+        regimes=("regime", lambda r: "".join(str(v) for v in r)), late_angle_deg=("late_angle_deg", "mean"),
+        train_loss=("train_loss", "mean"), late_train_loss=("late_train_loss", "mean"),
+        best_test_error=("best_test_error", "mean"), late_test_error=("late_test_error", "mean"),
+        effective_grad_norm=("effective_grad_norm", "mean"), grad_over_initial=("grad_over_initial", "mean"),
+        cos_to_init=("cos_to_init", "mean"), decay_exponent=("decay_exponent", "mean"))
+    tables = {"regimes": Table(per_elr, {"late_angle_deg": ".2g", "train_loss": ".3g", "late_train_loss": ".3g",
+                                         "best_test_error": ".3f", "late_test_error": ".3f",
+                                         "effective_grad_norm": ".3g", "grad_over_initial": ".3g",
+                                         "cos_to_init": ".2f", "decay_exponent": ".2f"})}
+    if equal_loss:
+        frame = pd.concat(equal_loss, axis=1)
+        frame.columns = [f"{name} at loss {level:g}" for name, level in frame.columns]
+        tables["equal_loss"] = Table(frame, {c: ".3g" for c in frame.columns})
+    rows = [{"elr": elr, "constraint": name, "regime": regimes.run_regime(run, findings.params.num_classes),
+             "train_loss": run.final["train_loss"], "test_error": run.final["test_error"],
+             "late_angle_deg": regimes.late_angle_deg(run.metrics)}
+            for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
+    tables["constraints"] = Table(pd.DataFrame(rows, columns=["elr", "constraint", "regime", "train_loss", "test_error",
+                                                              "late_angle_deg"]),
+                                  {"elr": "g", "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
+                                  show_index=False)
+    tables["pilot"] = _pilot_table(found, store, findings)
+    return tables
+
+
+def _pilot_table(found: Runs, store: RunStore, findings: ThreeRegimesFindings) -> Table:
+    """Seconds per epoch of each pilot run (its wall time over its epochs, full metrics every epoch: an upper
+    bound for a sparser schedule) and the projected hours of the chapter's grid on 2 single-thread workers."""
+    params = findings.params
+    rows = [{"width": r.config.width, "train_size": r.config.train_size or 0,
+             "seconds_per_epoch": (seconds := store.wall_seconds(r.config) / r.config.epochs),
+             "projected_hours": seconds * len(found.grid) * params.epochs / 2 / 3600} for r in found.pilot]
+    frame = pd.DataFrame(rows, columns=["width", "train_size", "seconds_per_epoch", "projected_hours"])
+    chosen = frame[(frame["width"] == params.width) & (frame["train_size"] == params.train_size)]
+    hours = findings.values.get("core_hours", 0.0)
+    findings.values["pilot_md"] = (
+        "This preset runs no pilot." if frame.empty else
+        f"At the chosen setting (width {params.width}, {params.train_size or 'all'} images) the pilot projected "
+        + (f"{float(chosen['projected_hours'].iloc[0]):.1f} h" if len(chosen) else "(not timed)")
+        + f"; the grid and individual-constraint runs took {hours / 2:.1f} h of wall time on 2 cores "
+        f"({hours:.1f} core-hours). Over the 8-hour budget for this chapter alone: "
+        + (", ".join(f"width {int(r.width)} on {int(r.train_size) or 'all'} images"
+                     for r in frame.itertuples() if r.projected_hours > 8) or "none") + ".")
+    return Table(frame, {"seconds_per_epoch": ".2f", "projected_hours": ".2f"}, show_index=False)
+
+
+def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, findings) -> list[str]:
+    lines = [f"ELR {elr:g}: regime {regime_of[elr]} (seeds: {' '.join(str(r) for r in group['regime'])})"
+             for elr, group in summary.groupby("elr")]
+    lines.append("boundaries: " + "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
+    lines += [f"ELR {elr:g}, {name} constraint: regime {regimes.run_regime(run, findings.params.num_classes)}"
+              for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
+    return lines
+
+
+def _claims_sentence(claims: list[Claim]) -> str:
+    counts = verdict_counts(claims)
+    return ", ".join(f"{n} {verdict}" for verdict, n in counts.items() if n)
+
+
+def _claims(grid: list[RunResult], summary: pd.DataFrame, regime_of: dict[float, int], boundaries, equal_loss,
+            chance_error: float) -> list[Claim]:
+    """Every claim of :data:`CLAIMS` measured on the chapter's runs, in that order."""
+    per_elr = summary.groupby("elr").mean(numeric_only=True)
+    in_regime = {r: summary[summary["elr"].map(regime_of) == r] for r in (1, 2, 3)}
+    mean_of = {r: per_elr.loc[sorted(set(frame["elr"]))] for r, frame in in_regime.items()}
+    return [
+        _norm_exact(grid), _elr_only(), _three_ordered(summary, regime_of), _boundaries(boundaries),
+        _count(SPECS["regime1.loss_keeps_falling"], in_regime[1], in_regime[1]["train_loss"] < in_regime[1]["loss_at_half"],
+               "runs whose last loss is below their loss at half the run"),
+        monotone_claim(SPECS["regime1.larger_elr_lower_loss"], mean_of[1]["train_loss"], rising=False,
+                       what="the final train loss"),
+        monotone_claim(SPECS["regime1.larger_elr_lower_error"], mean_of[1]["best_test_error"], rising=False,
+                       what="the best-epoch test error", fmt=".4f"),
+        _best_at_top(SPECS["regime1.best_at_top"], per_elr["best_test_error"], regime_of),
+        _best_at_top(SPECS["regime1.best_at_top_late"], per_elr["late_test_error"], regime_of),
+        _one_line(equal_loss),
+        _flatter(equal_loss),
+        monotone_claim(SPECS["regime2.loss_rises"], mean_of[2]["late_train_loss"], rising=True,
+                       what="the stationary train loss"),
+        monotone_claim(SPECS["regime2.gradient_falls"], mean_of[2]["late_effective_grad_norm"], rising=False,
+                       what="the stationary effective gradient"),
+        _elr_sharpness(mean_of[2]),
+        _count(SPECS["regime2.weights_move"], in_regime[2], in_regime[2]["cos_to_init"] < 0.5,
+               "runs ending more than 60° from the start"),
+        _count(SPECS["regime3.loss_at_initial"], mean_of[3], mean_of[3]["late_loss_over_initial"] >= 0.8,
+               "ELRs whose late loss is at least 0.8× the initial", ratio=mean_of[3]["late_loss_over_initial"]),
+        _count(SPECS["regime3.chance_error"], in_regime[3], (in_regime[3]["test_error"] - chance_error).abs() <= 0.05,
+               f"runs within 0.05 of chance ({chance_error:.2f})", ratio=in_regime[3]["test_error"]),
+        _count(SPECS["regime3.gradient_huge"], mean_of[3], mean_of[3]["grad_over_initial"] >= 10,
+               "ELRs whose final effective gradient is at least 10× the initial", ratio=mean_of[3]["grad_over_initial"]),
+        _count(SPECS["regime3.random_walk"], in_regime[3], in_regime[3]["cos_to_init"].abs() <= 0.05,
+               "runs with |cosine to the init| at most 0.05", ratio=in_regime[3]["cos_to_init"]),
+    ]
+
+
+def _count(spec: ClaimSpec, frame: pd.DataFrame, passed: pd.Series, what: str, ratio: pd.Series | None = None) -> Claim:
+    """A count-rule claim over the rows of ``frame`` (runs, or ELRs as its index); ``ours`` lists ``ratio``
+    (the measured quantity) per ELR where given."""
+    total, n = len(frame), int(passed.sum())
+    if total == 0:
+        return spec.untested("no run of the preset is in this regime")
+    elrs = frame["elr"] if "elr" in frame else pd.Series(frame.index, index=frame.index)
+    ours = f"{n} of {total} {what}"
+    if ratio is not None:
+        ours += ": " + ", ".join(f"{v:.3g} (ELR {e:g})" for e, v in zip(elrs, ratio))
+    return spec.measured(ours, n / total, count_verdict(n, total), count_margin(n, total), f"{n} of {total} {what}")
+
+
+def _norm_exact(grid: list[RunResult]) -> Claim:
+    spec = SPECS["projection.norm_exact"]
+    norms = [r.metrics["si_norm"].dropna() for r in grid]
+    deviation = max(float((n / n.iloc[0] - 1).abs().max()) for n in norms)
+    verdict = Verdict.HELD if deviation <= NORM_RTOL else Verdict.NOT_HELD
+    return spec.measured(f"{deviation:.2g} over {len(grid)} runs", deviation, verdict,
+                         ratio_margin(deviation, NORM_RTOL, below=True), "the recorded norm never leaves the sphere "
+                         "by more than float32 rounding" if verdict is Verdict.HELD else "the norm drifts off the sphere")
+
+
+def _elr_only() -> Claim:
+    spec = SPECS["projection.elr_only"]
+    deviation = elr_only_deviation()
+    verdict = Verdict.HELD if deviation <= 1e-9 else Verdict.NOT_HELD
+    return spec.measured(f"{deviation:.2g}", deviation, verdict, ratio_margin(deviation, 1e-9, below=True),
+                         "the two trajectories agree to float64 rounding" if verdict is Verdict.HELD
+                         else "the trajectories differ")
+
+
+def elr_only_deviation(scale: float = 10.0, steps: int = 20, elr: float = 1e-3) -> float:
+    """Largest relative difference of the unit-norm SI weights after ``steps`` SphereSGD steps at ``elr`` from
+    an initial point and from the same point scaled by ``scale`` (lr scales by ``scale^2``): paper §2, the
+    trajectory depends on the ELR alone. A width-2 ConvNetSI in float64 on fixed random data, with the
+    BatchNorm ``eps`` set to 1e-300, i.e. 0 in effect (the exact scale invariance the claim is about: ``eps`` breaks it at the level
+    eps / variance of the activations)."""
+    torch.manual_seed(0)
+    images, labels = torch.randn(64, 1, 28, 28, dtype=torch.float64), torch.randint(0, 10, (64,))
+    finals = []
+    for factor in (1.0, scale):
+        torch.manual_seed(1)
+        model = ConvNetSI(width=2, in_channels=1, num_classes=10).double()
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eps = 1e-300
+        si = si_parameters(model)
+        with torch.no_grad():
+            for tensor in si.values():
+                tensor.mul_(factor)
+        optimizer = SphereSGD(si, elr=elr)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+        flat = torch.cat([t.detach().flatten() for t in si.values()])
+        finals.append(flat / flat.norm())
+    return float((finals[0] - finals[1]).abs().max() / finals[0].abs().max())
+
+
+def _three_ordered(summary: pd.DataFrame, regime_of: dict[float, int]) -> Claim:
+    spec = SPECS["regimes.three_ordered"]
+    labels = [regime_of[e] for e in sorted(regime_of)]
+    present, ordered = set(labels) == {1, 2, 3}, labels == sorted(labels)
+    unanimous = int(summary.groupby("elr")["regime"].nunique().eq(1).sum())
+    verdict = Verdict.HELD if present and ordered else Verdict.PARTLY if present or ordered else Verdict.NOT_HELD
+    ours = " ".join(str(label) for label in labels) + f" over {len(labels)} ELRs"
+    return spec.measured(ours, float(present and ordered), verdict,
+                         f"seeds unanimous at {unanimous} of {len(labels)} ELRs",
+                         ("all three regimes, " if present else f"regimes {sorted(set(labels))} only, ")
+                         + ("in ELR order" if ordered else "not in ELR order"))
+
+
+PAPER_BRACKETS = {(1, 2): (5e-4, 1e-3), (2, 3): (5e-3, 5e-2)}
+
+
+def _boundaries(boundaries) -> Claim:
+    spec = SPECS["regimes.boundaries"]
+    ours = {(a, b): (low, high) for a, b, low, high in boundaries}
+    if set(ours) != set(PAPER_BRACKETS):
+        return spec.untested(f"this preset's grid has the changes {sorted(ours)}, not 1→2 and 2→3 once each")
+    overlap = {key: ours[key][0] < high and low < ours[key][1] for key, (low, high) in PAPER_BRACKETS.items()}
+    n = sum(overlap.values())
+    text = "; ".join(f"{a}→{b} in ({ours[a, b][0]:.3g}, {ours[a, b][1]:.3g})" for a, b in PAPER_BRACKETS)
+    factors = "; ".join(f"{a}→{b}: ours/paper {math.sqrt(ours[a, b][0] * ours[a, b][1]) / math.sqrt(lo * hi):.2g}×"
+                        for (a, b), (lo, hi) in PAPER_BRACKETS.items())
+    return spec.measured(text, n / 2, count_verdict(n, 2), f"geometric midpoints {factors}",
+                         "ConvNetSI-8 on 10k Fashion-MNIST images, not ConvNetSI-32 on CIFAR-10; "
+                         + ", ".join(f"{a}→{b} {'overlaps' if overlap[a, b] else 'misses'}" for a, b in PAPER_BRACKETS))
+
+
+def _best_at_top(spec: ClaimSpec, errors: pd.Series, regime_of: dict[float, int]) -> Claim:
+    one = sorted(e for e, r in regime_of.items() if r == 1)
+    if not one:
+        return spec.untested("no regime-1 ELR in this preset")
+    best = float(errors.idxmin())
+    verdict = Verdict.HELD if best == one[-1] else Verdict.PARTLY if best in one else Verdict.NOT_HELD
+    runner_up = errors.drop(best).min() if len(errors) > 1 else math.nan
+    return spec.measured(f"{100 * errors.min():.2f}% at ELR {best:g} (top of regime 1: {one[-1]:g})", best, verdict,
+                         f"{100 * (runner_up - errors.min()):.2f} points ahead of the next ELR "
+                         f"({float(errors.drop(best).idxmin()):g})" if len(errors) > 1 else "",
+                         f"the best ELR is {'the top of' if verdict is Verdict.HELD else 'inside' if best in one else 'outside'}"
+                         " regime 1")
+
+
+def _one_line(equal_loss) -> Claim:
+    spec = SPECS["regime1.one_line"]
+    if not equal_loss:
+        return spec.untested("no regime-1 run in this preset")
+    gradient = equal_loss["effective_grad_norm"]
+    ratios = {level: gradient[level].max() / gradient[level].min() for level in LOSS_LEVELS
+              if gradient[level].notna().sum() >= 2}
+    if not ratios:
+        return spec.untested("fewer than two regime-1 ELRs reach the loss levels")
+    worst = max(ratios.values())
+    verdict = Verdict.HELD if worst <= 1.25 else Verdict.PARTLY if worst <= 2 else Verdict.NOT_HELD
+    bound = 1.25 if verdict is not Verdict.NOT_HELD and worst <= 1.25 else 2.0
+    return spec.measured(", ".join(f"{r:.2f}× at loss {level:g}" for level, r in ratios.items()), worst, verdict,
+                         ratio_margin(worst, bound, below=True) + ("" if worst <= 1.25 else "; 1.25 for held"),
+                         f"the regime-1 paths are {'on one line' if verdict is Verdict.HELD else 'parallel, not one line'}"
+                         f" (worst spread {worst:.2f}×)")
+
+
+def _flatter(equal_loss) -> Claim:
+    spec = SPECS["regime1.flatter_at_higher_elr"]
+    if not equal_loss:
+        return spec.untested("no regime-1 run in this preset")
+    steps = [steps_in_direction(equal_loss["sharpness"][level].dropna().to_numpy(), rising=False) for level in LOSS_LEVELS]
+    passed, total = sum(s[0] for s in steps), sum(s[1] for s in steps)
+    if total == 0:
+        return spec.untested("fewer than two regime-1 ELRs with sharpness at the loss levels")
+    ours = "; ".join(f"loss {level:g}: " + ", ".join(f"{v:.3g}" for v in equal_loss["sharpness"][level].dropna())
+                     for level in LOSS_LEVELS)
+    return spec.measured(ours, passed / total, count_verdict(passed, total), count_margin(passed, total),
+                         f"the sharpness falls at {passed} of {total} steps of the ELR")
+
+
+def _elr_sharpness(two: pd.DataFrame) -> Claim:
+    spec = SPECS["regime2.elr_sharpness_constant"]
+    product = (two.index.to_series() * two["sharpness"]).dropna()
+    if len(product) < 2:
+        return spec.untested("fewer than two regime-2 ELRs with sharpness")
+    ratio = float(product.max() / product.min())
+    verdict = Verdict.HELD if ratio <= 2 else Verdict.NOT_HELD
+    return spec.measured(", ".join(f"{v:.3g} (ELR {e:g})" for e, v in product.items()), ratio, verdict,
+                         ratio_margin(ratio, 2.0, below=True), f"ELR × sharpness varies by {ratio:.2f}× while the ELR "
+                         f"varies by {product.index.max() / product.index.min():.2f}×")

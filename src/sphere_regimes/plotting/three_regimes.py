@@ -144,3 +144,16 @@ def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[floa
     fig.legend(*axes[1, 0].get_legend_handles_labels(), loc="outside right center", fontsize="small")
     return fig
 
+
+
+def figures(findings) -> dict[str, Figure]:
+    """The chapter's figures from its :class:`~sphere_regimes.chapters.three_regimes.ThreeRegimesFindings`,
+    under their glue names."""
+    drawn = {"fig_regime_curves": plot_regime_curves(findings.groups, findings.regime_of),
+             "fig_regime_properties": plot_regime_properties(findings.summary, findings.regime_of,
+                                                             findings.boundary_elrs, findings.initial,
+                                                             findings.chance_error),
+             "fig_layer_self_tuning": plot_layer_self_tuning(findings.groups, findings.representative_elrs,
+                                                             findings.regime_of),
+             "fig_network_constraints": plot_network_constraints(findings.constraint_pairs, findings.regime_of)}
+    return drawn
