@@ -83,10 +83,14 @@ def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
 
 # --------------------------------------------------------------------------- the claims (follow-up 2024)
 
-_SOURCE = "follow-up (2024), fine-tuning protocol (PAPER.md, \"Fine-tuning\"); claim 9"
+def _spec(name: str, **fields) -> ClaimSpec:
+    """A claim of this chapter: id ``finetune.<name>``, the follow-up's protocol as its source."""
+    return ClaimSpec(id=f"finetune.{name}", chapter=NOTEBOOK, section="fine-tuning-claims",
+                     source="follow-up (2024), fine-tuning protocol (PAPER.md, \"Fine-tuning\"); claim 9", **fields)
 
-LOW_REGIME2_BEST = ClaimSpec(
-    id="finetune.low_regime2_best", chapter=NOTEBOOK, source=_SOURCE, section="fine-tuning-claims",
+
+LOW_REGIME2_BEST = _spec(
+    "low_regime2_best",
     statement="pre-training in low regime 2, then fine-tuning at a small ELR, gives the best test error",
     paper="best fine-tuned ≈88.5% accuracy from pre-training at ≈1e-3 (low regime 2)",
     quantity="the pre-training ELR with the lowest mean fine-tuned test error (mean over seeds)",
@@ -95,8 +99,8 @@ LOW_REGIME2_BEST = ClaimSpec(
     reading="\"low regime 2\" read as the lowest regime-2 ELR of our pre-training grid (our reading)",
     uses_regime_rule=True)
 
-BEATS_CONSTANT = ClaimSpec(
-    id="finetune.beats_constant", chapter=NOTEBOOK, source=_SOURCE, section="fine-tuning-claims",
+BEATS_CONSTANT = _spec(
+    "beats_constant",
     statement="the best fine-tuned test error beats the best constant-ELR run",
     paper="≈88.5% fine-tuned against ≈86.5% at the best constant ELR (3e-4): 2 points",
     quantity="best constant-ELR test error minus the best fine-tuned one (points; both the mean over the last "
@@ -105,8 +109,8 @@ BEATS_CONSTANT = ClaimSpec(
          "not held otherwise; untested unless T1 + T2 equals the constant-ELR runs' epochs",
     reading="the constant-ELR runs are the three-regimes chapter's, of the same total budget T1 + T2 (our reading)")
 
-REGIME1_GAINS_LITTLE = ClaimSpec(
-    id="finetune.regime1_gains_little", chapter=NOTEBOOK, source=_SOURCE, section="fine-tuning-claims",
+REGIME1_GAINS_LITTLE = _spec(
+    "regime1_gains_little",
     statement="pre-training in regime 1 gains nothing from fine-tuning",
     paper="regime-1 pre-training gains nothing (no number)",
     quantity="at each regime-1 pre-training ELR: mean gain (pre-trained minus fine-tuned test error, points) "
@@ -117,8 +121,8 @@ REGIME1_GAINS_LITTLE = ClaimSpec(
             "from the seeds' noise (our reading)",
     uses_regime_rule=True)
 
-REGIME3_NO_BETTER_THAN_SCRATCH = ClaimSpec(
-    id="finetune.regime3_no_better_than_scratch", chapter=NOTEBOOK, source=_SOURCE, section="fine-tuning-claims",
+REGIME3_NO_BETTER_THAN_SCRATCH = _spec(
+    "regime3_no_better_than_scratch",
     statement="pre-training in regime 3 is no better than training from scratch",
     paper="regime-3 pre-training ≈ training from scratch (no number)",
     quantity="lowest mean fine-tuned test error over the regime-3 pre-training ELRs minus the from-scratch test "
@@ -156,12 +160,12 @@ class References:
 class FineTuningFindings(Findings):
     """The chapter's findings and the data of its figures."""
 
-    runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per fine-tuned run (:func:`fine_tuning_runs`)
-    per_elr: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per pre-training ELR (:func:`per_pretraining_elr`)
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per fine-tuned run (fine_tuning_runs)
+    per_elr: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per pre-training ELR (per_pretraining_elr)
     references: dict[str, float] = field(default_factory=dict)  # figure legend -> test error of a reference line
     boundaries: list[float] = field(default_factory=list)  # the fixed-ELR map's boundaries (regimes.regime_map)
     spans: list[int] = field(default_factory=list)  # ... and the regime of each span between them
-    curves: dict[float, dict[str, pd.DataFrame]] = field(default_factory=dict)  # pre-training ELR -> column -> seed band
+    curves: dict[float, dict[str, pd.DataFrame]] = field(default_factory=dict)  # pre-training ELR -> column -> band
 
 
 def fine_tuning_runs(results: list[RunResult], summary: pd.DataFrame, params: Params) -> pd.DataFrame:
@@ -380,12 +384,15 @@ def _setting_values(params: Params, results: list[RunResult], store: RunStore) -
         "n_elrs": len({r.config.elr for r in pretraining}), "n_seeds": len({r.config.seed for r in pretraining}),
         "finetune_elr": params.finetune_elr, "finetune_epochs": params.finetune_epochs,
         "average_epochs": params.average_epochs,
-        "data_md": f"the first {sphere.train_size} training images of {data}" if sphere.train_size else f"all of {data}",
-        "pretraining_md": (f"these are runs of their own, so that $T_1 + T_2$ = {pretrain_epochs + params.finetune_epochs}"
-                           f" epochs compares with the three-regimes chapter's constant-ELR runs of {sphere.epochs} "
-                           "epochs." if own else "these are the three-regimes chapter's own runs."),
+        "data_md": (f"the first {sphere.train_size} training images of {data}" if sphere.train_size else
+                    f"all of {data}"),
+        "pretraining_md": (f"these are runs of their own, so that $T_1 + T_2$ = "
+                           f"{pretrain_epochs + params.finetune_epochs} epochs compares with the three-regimes "
+                           f"chapter's constant-ELR runs of {sphere.epochs} epochs." if own else
+                           "these are the three-regimes chapter's own runs."),
         "core_hours_md": (f"Training took {hours['pre']:.2f} core-hours of pre-training"
-                          f"{'' if own else ' (the three-regimes chapter runs)'} and {hours['fine']:.2f} of fine-tuning."),
+                          + ("" if own else " (the three-regimes chapter's runs)")
+                          + f" and {hours['fine']:.2f} of fine-tuning."),
         "not_tuned_md": ("Every pre-training run was fine-tuned." if not not_tuned else
                          "Not fine-tuned (the pre-training run diverged, so it has no end point): "
                          + ", ".join(not_tuned) + "."),
@@ -419,6 +426,7 @@ def _claim_sentences(findings: FineTuningFindings, refs: References) -> dict[str
     every = row["finetuned_max"] < refs.constant_error
     error = {regime: _percent(_mean_over_regime(per_elr, regime, "finetuned_error")) for regime in (1, 2, 3)}
     gain = {regime: _percent(_mean_over_regime(per_elr, regime, "gain"), "") for regime in (1, 2)}
+    first = max(params.finetune_epochs - params.average_epochs, 0) + 1  # the first epoch of the averaging window
     return {
         "best_md": (f"The lowest fine-tuned test error, {_percent(row['finetuned_error'])} (seeds "
                     f"{_percent(row['finetuned_min'])}–{_percent(row['finetuned_max'])}), comes from pre-training at "
@@ -437,10 +445,10 @@ def _claim_sentences(findings: FineTuningFindings, refs: References) -> dict[str
                        f"against {_percent(refs.scratch_error)} from scratch at the fine-tuning ELR "
                        f"{params.finetune_elr:g} over the same {params.finetune_epochs} epochs "
                        f"({_verdict_md(regime3_claim)})."),
-        "scratch_md": (f"the three-regimes chapter's run at the fine-tuning ELR {params.finetune_elr:g} from the initial "
-                       f"point, over the evaluated epochs among epochs {max(params.finetune_epochs - params.average_epochs, 0) + 1}"
-                       f"–{params.finetune_epochs} (the budget of the fine-tuning): {_percent(refs.scratch_error)} (mean "
-                       f"over {len(refs.scratch_errors)} seeds)." if refs.scratch_errors else
+        "scratch_md": (f"the three-regimes chapter's run at the fine-tuning ELR {params.finetune_elr:g} from the "
+                       f"initial point, over the evaluated epochs among epochs {first}–{params.finetune_epochs} (the "
+                       f"budget of the fine-tuning): {_percent(refs.scratch_error)} (mean over "
+                       f"{len(refs.scratch_errors)} seeds)." if refs.scratch_errors else
                        f"not available: the three-regimes chapter has no run at the fine-tuning ELR "
                        f"{params.finetune_elr:g} of {params.finetune_epochs} epochs or more."),
     }
