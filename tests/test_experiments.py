@@ -9,9 +9,8 @@ from collections import Counter
 import pytest
 
 from sphere_regimes import chapters, paths, plans, presets
-from sphere_regimes.chapters import ParamsError, three_regimes
+from sphere_regimes.chapters import ParamsError, load_results, three_regimes
 from sphere_regimes.conventional import intrinsic_lr
-from sphere_regimes.presets import resolved_params
 
 
 @pytest.mark.parametrize("tiny_preset", [{"bisection_steps": 1}], indirect=True)  # one bisection round
@@ -101,22 +100,23 @@ def test_conventional_chapter_must_train_the_three_regimes_network(chapter_prese
 def test_fine_tuning_starts_from_the_pretraining_end_points_once_they_are_stored(chapter_preset, pretrain_epochs):
     """``pretrain_epochs = 0`` reuses the three-regimes runs; other values pre-train runs of their own."""
     preset = chapter_preset(FINE_TUNING.format(pretrain_epochs=pretrain_epochs), sharpness_every=2)
-    planned = plans.planned_runs(preset)
+    planned = chapters.planned_runs(preset)
     pretraining = planned["04_fine_tuning"]
     same = [c.run_id for c in pretraining] == [c.run_id for c in planned["02_three_regimes"]]
     assert same == (pretrain_epochs == 0)
     assert all(c.epochs == (pretrain_epochs or 3) and c.sharpness_every == (0 if pretrain_epochs else 2)
                for c in pretraining)
     assert plans.compute(preset) == []  # pre-training, then (planned again) fine-tuning from its end points
-    tuned = [c for c in plans.planned_runs(preset)["04_fine_tuning"] if c.init_from is not None]
+    configs = chapters.planned_runs(preset)["04_fine_tuning"]
+    tuned = [c for c in configs if c.init_from is not None]
     assert [c.init_from for c in tuned] == [c.run_id for c in pretraining]
     assert all(c.elr == 0.001 and c.epochs == 2 and c.dense_metric_epochs == 2 for c in tuned)
-    results = {r.config.run_id: r for r in plans.load_results("04_fine_tuning", resolved_params(preset, "04_fine_tuning"))}
+    results = {r.config.run_id: r for r in load_results(configs, presets.preset_store(preset))}
     for config in tuned:
         start, end = results[config.run_id].metrics.loc[0], results[config.init_from].final
-        assert start["train_loss"] == pytest.approx(end["train_loss"], rel=1e-5)  # the pre-training end point  # the pre-training end point
+        assert start["train_loss"] == pytest.approx(end["train_loss"], rel=1e-5)  # the pre-training end point
 
 
 def test_own_pretraining_needs_a_three_regimes_chapter_that_measures_sharpness(chapter_preset):
-    with pytest.raises(ValueError, match="measure no sharpness, so the pre-training runs would be those runs"):
-        plans.planned_runs(chapter_preset(FINE_TUNING.format(pretrain_epochs=4)))
+    with pytest.raises(presets.PresetError, match="measure no sharpness, so the pre-training runs would be those runs"):
+        chapters.planned_runs(chapter_preset(FINE_TUNING.format(pretrain_epochs=4)))

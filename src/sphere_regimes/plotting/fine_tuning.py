@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from matplotlib.figure import Figure
+
 from .style import FIGSIZE, draw_band, elr_colors, set_elr_axis, shade_regimes
 
+if TYPE_CHECKING:
+    from ..chapters.fine_tuning import FineTuningFindings
 
 
-def plot_fine_tuning(table, references: Mapping[str, float], boundaries: Sequence[float],
+def figures(findings: FineTuningFindings) -> dict[str, Figure]:
+    """The chapter's figures under their glue names: the test error after fine-tuning against the
+    pre-training ELR, and the fine-tuning curves."""
+    return {"fig_fine_tuning": plot_fine_tuning(findings.runs, findings.references, findings.boundaries,
+                                                findings.spans),
+            "fig_fine_tuning_curves": plot_fine_tuning_curves(findings.curves)}
+
+
+def plot_fine_tuning(table: pd.DataFrame, references: Mapping[str, float], boundaries: Sequence[float],
                      spans: Sequence[int]) -> Figure:
     """Test error after fine-tuning against the pre-training ELR: a dot per seed, the mean over seeds
     with its min-max band, the pre-training runs' own test error before fine-tuning (grey), and
@@ -38,16 +51,15 @@ def plot_fine_tuning(table, references: Mapping[str, float], boundaries: Sequenc
     return fig
 
 
-def plot_fine_tuning_curves(groups: Mapping[float, Sequence]) -> Figure:
+def plot_fine_tuning_curves(bands: Mapping[float, Mapping[str, pd.DataFrame]]) -> Figure:
     """Train loss (log) and test error against the fine-tuning epoch, one colour per pre-training ELR
-    (mean over seeds, min-max band); ``groups`` maps the pre-training ELR to its fine-tuned runs."""
-    from .regimes import seed_band
-
-    colors = elr_colors(list(groups))
+    (mean over seeds, min-max band); ``bands`` maps the pre-training ELR to the
+    :func:`sphere_regimes.regimes.seed_band` tables of its fine-tuned runs' ``train_loss`` and ``test_error``."""
+    colors = elr_colors(list(bands))
     fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(11.5, 4.0))
-    for elr, results in groups.items():
-        draw_band(loss_ax, seed_band(results, "train_loss"), colors[elr], f"pre-trained at ELR {elr:g}")
-        draw_band(error_ax, seed_band(results, "test_error"), colors[elr])
+    for elr, band in bands.items():
+        draw_band(loss_ax, band["train_loss"], colors[elr], f"pre-trained at ELR {elr:g}")
+        draw_band(error_ax, band["test_error"], colors[elr])
     loss_ax.set(yscale="log", ylabel="train loss (train mode)", xlabel="fine-tuning epoch")
     error_ax.set(ylabel="test error", xlabel="fine-tuning epoch")
     fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
