@@ -244,7 +244,8 @@ def _self_tuning_claim(main: toy.Sweep) -> Claim:
     margin = f"worst group a factor {worst:.3g} from its threshold ({AROUND:g} allowed); " + \
              count_margin(passed, len(factors))
     return spec.measured(ours, worst, count_verdict(passed, len(factors)), margin,
-                         f"{int(window.sum())} sweep ELRs in the window, late window the last part of each run")
+                         f"{int(window.sum())} sweep ELRs in (1, {JUST_ABOVE:g}] / Σα; η_i α_i are geometric means over "
+                         "the late window")
 
 
 def _no_divergent_claim(params: Params, findings: ToyFindings) -> Claim:
@@ -318,17 +319,11 @@ def _sweep_values(params: Params, findings: ToyFindings, thresholds: _Thresholds
     level = toy.random_direction_level(main.alphas, main.dim)
     deviation = np.abs(main.late_relative - toy.two_cycle_loss(main.etas, main.alphas) / level)[above]
     k = main.late_elrs[just_above_window(main)] * main.alphas
-    ratios = thresholds.ratios
     return {"n_sweep": len(main.etas), "eta_min": params.eta_min, "eta_max": params.eta_max,
             "per_decade": params.etas_per_decade, "zoom_per_decade": params.zoom_etas_per_decade,
             "n_iterations": params.n_iterations, "late_percent": 100 * params.late_fraction,
             "tolerance": params.converged_tolerance, "resolution": params.resolution,
-            "coarse_low": thresholds.coarse.last_below, "coarse_high": thresholds.coarse.first_above,
-            "threshold_measured": float(ratios[0] * thresholds.theory) if len(ratios) else np.nan,
-            "threshold_ratio": float(ratios[0]) if len(ratios) else np.nan,
-            "ratio_min": float(np.nanmin(ratios)) if np.isfinite(ratios).any() else np.nan,
-            "ratio_max": float(np.nanmax(ratios)) if np.isfinite(ratios).any() else np.nan,
-            "cycle_deviation": float(deviation.max()) if deviation.size else np.nan,
+            **_threshold_values(thresholds), "cycle_deviation": float(deviation.max()) if deviation.size else np.nan,
             "just_above": JUST_ABOVE,
             "equalised_spread": float(np.max(k.max(axis=1) / k.min(axis=1))) if k.size else np.nan,
             "random_walk_fraction": params.random_walk_fraction,
@@ -341,11 +336,22 @@ def _sweep_values(params: Params, findings: ToyFindings, thresholds: _Thresholds
             "noisy_onsets_md": _noisy_onsets(params, findings)}
 
 
+def _threshold_values(thresholds: _Thresholds) -> dict:
+    """The coarse bracket, the first initial point's zoomed threshold and the range of the ratios to theory."""
+    ratios = thresholds.ratios
+    finite = ratios[np.isfinite(ratios)]
+    first = float(ratios[0]) if len(ratios) else np.nan
+    return {"coarse_low": thresholds.coarse.last_below, "coarse_high": thresholds.coarse.first_above,
+            "threshold_measured": first * thresholds.theory, "threshold_ratio": first,
+            "ratio_min": float(finite.min()) if finite.size else np.nan,
+            "ratio_max": float(finite.max()) if finite.size else np.nan}
+
+
 def _verdict_md(claim: Claim) -> str:
     """The claim's verdict in one sentence, with its margin."""
     if claim.verdict is Verdict.NOT_TESTED:
         return f"This preset does not test it: {claim.reason}."
-    return f"Verdict: **{claim.verdict}** ({claim.margin})."
+    return f"Verdict: **{claim.verdict}** ({claim.margin}; {claim.reason})."
 
 
 def _self_tuning_md(claim: Claim) -> str:
@@ -403,11 +409,10 @@ def _thresholds_table(params: Params, thresholds: _Thresholds) -> Table:
 
 
 def _key_numbers(params: Params, findings: ToyFindings, thresholds: _Thresholds) -> list[str]:
-    values, ratios = findings.values, thresholds.ratios
+    values = findings.values
     onset = toy.random_walk_onset(findings.main, params.random_walk_fraction)
     return [f"1/sum alpha = {values['threshold_theory']:.4f}, 1/min alpha = {values['no_stable_theory']:.3g}",
-            f"threshold/(1/sum alpha) = {values['threshold_ratio']:.2f}",
-            f"over {len(ratios)} initial points: {np.nanmin(ratios):.2f} to {np.nanmax(ratios):.2f}"
-            if np.isfinite(ratios).any() else "no threshold bracketed",
+            f"threshold/(1/sum alpha) = {values['threshold_ratio']:.4f}",
+            f"over {len(thresholds.zoomed)} initial points: {values['ratio_min']:.4f} to {values['ratio_max']:.4f}",
             f"random-walk onset ({findings.main_label}): " + ("none in the sweep" if onset is None
                                                              else f"eta = {onset:.2g}")]

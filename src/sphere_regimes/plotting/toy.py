@@ -12,7 +12,17 @@ from matplotlib.figure import Figure
 
 from .. import toy
 from ..chapters.toy import ToyFindings
-from .style import ANGLE_FLOOR, FIGSIZE, LOG_FLOOR, REGIME_COLORS, TOY_RANGE_NAMES, group_colors, mark_thresholds, set_elr_axis, shade_regimes
+from .style import (
+    ANGLE_FLOOR,
+    FIGSIZE,
+    LOG_FLOOR,
+    REGIME_COLORS,
+    TOY_RANGE_NAMES,
+    group_colors,
+    mark_thresholds,
+    set_elr_axis,
+    shade_regimes,
+)
 
 
 def _theory_thresholds(alphas: Sequence[float]) -> dict[str, float]:
