@@ -99,7 +99,7 @@ def test_converges_below_the_threshold_and_not_far_above_the_no_stable_group_thr
 def test_individual_constraint_freezes_elrs_and_groups_converge_iff_elr_alpha_below_one():
     split = toy.equal_split(len(ALPHAS))
     etas = np.array([0.02, 0.04, 0.08, 0.15, 0.3])
-    run = toy.run_individual(etas, radii_sq=split, n_iterations=3000)
+    run = toy.simulate(etas, constraint="individual", radii_sq=split, n_iterations=3000)
     np.testing.assert_allclose(run.rho, np.broadcast_to(split, run.rho.shape), rtol=1e-12)
     frozen = etas[:, None] / split
     np.testing.assert_allclose(run.elrs, np.broadcast_to(frozen, run.elrs.shape), rtol=1e-12)
@@ -114,7 +114,7 @@ def test_individual_constraint_freezes_elrs_and_groups_converge_iff_elr_alpha_be
 
 def test_individual_constraint_rejects_a_split_that_does_not_sum_to_one():
     with pytest.raises(ValueError):
-        toy.run_individual([0.1], radii_sq=[0.5, 0.5, 0.5, 0.5], n_iterations=1)
+        toy.simulate([0.1], constraint="individual", radii_sq=[0.5, 0.5, 0.5, 0.5], n_iterations=1)
 
 
 @pytest.fixture(scope="module")

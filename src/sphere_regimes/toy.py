@@ -346,11 +346,6 @@ def run_total(etas: ArrayLike, **kwargs) -> Trajectory:
     return simulate(etas, constraint="total", **kwargs)
 
 
-def run_individual(etas: ArrayLike, **kwargs) -> Trajectory:
-    """:func:`simulate` under the individual constraints ``||theta_i|| = r_i`` (frozen ELRs ``eta / r_i^2``)."""
-    return simulate(etas, constraint="individual", **kwargs)
-
-
 # --------------------------------------------------------------------------- sweeps
 
 @dataclass(frozen=True)

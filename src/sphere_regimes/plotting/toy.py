@@ -11,7 +11,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import toy
-from .style import ANGLE_FLOOR, FIGSIZE, LOG_FLOOR, REGIME_COLORS, TOY_RANGE_NAMES, group_colors, mark_thresholds, set_elr_axis, shade_regimes
+from ..chapters.toy import ToyFindings
+from .style import (
+    ANGLE_FLOOR,
+    FIGSIZE,
+    LOG_FLOOR,
+    REGIME_COLORS,
+    TOY_RANGE_NAMES,
+    group_colors,
+    mark_thresholds,
+    set_elr_axis,
+    shade_regimes,
+)
 
 
 def _theory_thresholds(alphas: Sequence[float]) -> dict[str, float]:
@@ -22,7 +33,6 @@ def _theory_thresholds(alphas: Sequence[float]) -> dict[str, float]:
 def _regime_labels(trajectory: toy.Trajectory) -> list[str]:
     regimes = toy.theory_regime(trajectory.etas, trajectory.alphas)
     return [rf"$\eta$ = {eta:.3g} ({TOY_RANGE_NAMES[int(r)]})" for eta, r in zip(trajectory.etas, regimes)]
-
 
 
 def _iteration_axis(ax: Axes) -> None:
@@ -147,3 +157,12 @@ def plot_constraint_comparison(total: toy.Sweep, individual: toy.Sweep, radii_sq
     ax_k.legend(loc="lower right", fontsize="small")
     return fig
 
+
+
+def figures(findings: ToyFindings) -> dict[str, Figure]:
+    """The chapter's four figures under their glue names."""
+    return {"fig_toy_trajectories": plot_toy_trajectories(findings.examples),
+            "fig_toy_elrs": plot_individual_elrs(findings.examples),
+            "fig_toy_sweep": plot_toy_sweep(findings.main, findings.noisy, main_label=findings.main_label,
+                                            random_walk_fraction=findings.params.random_walk_fraction),
+            "fig_toy_constraints": plot_constraint_comparison(findings.main, findings.individual, findings.split)}
