@@ -7,7 +7,10 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from .style import FIGSIZE, LOG_FLOOR, REFERENCE_STYLE, REGIME_COLORS, draw_band, elr_colors, group_colors, set_elr_axis, shade_regimes
+
+from ..regimes import seed_band
+from .style import (FIGSIZE, LOG_FLOOR, REFERENCE_STYLE, REGIME_COLORS, draw_band, elr_colors, group_colors, set_elr_axis,
+                    shade_regimes)
 
 
 
@@ -15,8 +18,6 @@ def plot_regime_curves(groups: Mapping[float, Sequence], regimes: Mapping[float,
     """Figure 1 of the paper: train loss, test error and mean effective gradient norm against the
     epoch for every ELR (mean over seeds, min-max band), and the train loss - effective gradient plane
     with the common starting point marked."""
-    from .regimes import seed_band
-
     colors = elr_colors(list(groups))
     fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.5))
     (loss_ax, error_ax), (grad_ax, plane_ax) = axes
