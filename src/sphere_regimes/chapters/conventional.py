@@ -207,8 +207,8 @@ def _counted(spec: ClaimSpec, passed: pd.Series, ours: str, reason: str) -> Clai
 
 def verdict_text(claim: Claim) -> str:
     """A claim's verdict and reason as the chapter's prose cites them."""
-    marked = " (depends on the regime rule)" if claim.spec.uses_regime_rule else ""
-    return f"**{claim.verdict}**{marked}: {claim.reason}"
+    marked = " (by the regime rule)" if claim.spec.uses_regime_rule else ""
+    return f"**{claim.verdict}**{marked} — {claim.reason}"
 
 
 def _setting(row) -> str:
@@ -340,8 +340,7 @@ EQUAL_COLUMNS = {"equilibrium_elr": ("equal_elr_md", "equilibrium ELR"), "late_a
 def equal_values(equal: dict[str, pd.DataFrame]) -> dict[str, object]:
     """The equal-lr·wd section: how many groups, and the agreement of ELR, angular update and loss
     (``equal``: :func:`sphere_regimes.conventional.equal_lr_wd_spread` of each of :data:`EQUAL_COLUMNS`)."""
-    elr = equal["equilibrium_elr"]
-    return {"n_equal_groups": len(elr), "max_equal_ratio": float(elr["ratio"].max()) if len(elr) else math.nan,
+    return {"n_equal_groups": len(equal["equilibrium_elr"]),
             **{name: agreement(equal[column], what) or "–" for column, (name, what) in EQUAL_COLUMNS.items()}}
 
 
