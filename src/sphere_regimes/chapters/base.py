@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .. import presets
 from ..config import RunConfig
+from ..data import DATASET_INFO
 from ..engine import RunResult, load
 from ..store import RunStore
 from ..table import Table
@@ -130,6 +131,18 @@ class Findings:
     def report(self) -> str:
         """The key numbers and every claim's verdict, one per line (the cell nbval checks)."""
         return "\n".join([*self.key_numbers, *(f"{c.id}: {c.verdict}" for c in self.claims)])
+
+
+def data_description(dataset: str, train_size: int | None) -> str:
+    """How a chapter names its training data: "the first N training images of Title" or "all of Title"."""
+    title = DATASET_INFO[dataset].title
+    return f"the first {train_size} training images of {title}" if train_size else f"all of {title}"
+
+
+def core_hours(results: list, store: RunStore) -> float:
+    """Training core-hours of ``results`` (wall time x threads is not recorded: the sweeps run one thread
+    per run, so this is the sum of their wall times) from ``timing.json`` in ``store``."""
+    return sum(store.wall_seconds(r.config) for r in results) / 3600
 
 
 def load_results(configs: list[RunConfig], store: RunStore, notebook: str = "", preset: str = "") -> list[RunResult]:

@@ -23,7 +23,7 @@ from ..engine import RunResult
 from ..store import RunStore
 from ..table import Table
 from . import three_regimes
-from .base import Findings, load_results
+from .base import Findings, core_hours, data_description, load_results
 from .base import Params as _Params
 
 NOTEBOOK = "03_conventional_training"
@@ -172,7 +172,7 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
         params=params, summary=summary, sphere_summary=sphere_summary, boundaries=boundaries, spans=spans,
         si_results=[r for r in results if r.config.model == "convnet_si"], af_pairs=af_pairs(results), claims=claims)
     findings.values = {
-        **setting_values(params, summary, steps, sum(store.wall_seconds(r.config) for r in results) / 3600),
+        **setting_values(params, summary, steps, core_hours(results, store)),
         "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
         **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, params.num_classes),
         **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
@@ -284,16 +284,15 @@ def mismatch_reason(mismatches: pd.DataFrame, boundary_12: float) -> str:
 
 # --------------------------------------------------------------------------- the prose and the tables
 
-def setting_values(params: Params, summary: pd.DataFrame, steps: int, core_hours: float) -> dict[str, object]:
+def setting_values(params: Params, summary: pd.DataFrame, steps: int, hours: float) -> dict[str, object]:
     """The setting paragraph's numbers and lists."""
-    title = DATASET_INFO[params.dataset].title
     return {
-        "data_md": f"the first {params.train_size} training images of {title}" if params.train_size else f"all of {title}",
+        "data_md": data_description(params.dataset, params.train_size),
         "width": params.width, "batch_size": params.batch_size, "epochs": params.epochs, "momentum": params.momentum,
         "lrs_md": ", ".join(f"{lr:g}" for lr in params.lrs), "wds_md": ", ".join(f"{wd:g}" for wd in params.weight_decays),
         "n_pairs": len(params.lrs) * len(params.weight_decays), "lr_wd_min": float(summary["lr_wd"].min()),
         "lr_wd_max": float(summary["lr_wd"].max()), "n_af": len(params.af_pairs), "n_seeds": len(params.seeds),
-        "core_hours": core_hours, "steps_per_epoch": steps, "tolerance_pct": 100 * params.tolerance,
+        "core_hours": hours, "steps_per_epoch": steps, "tolerance_pct": 100 * params.tolerance,
         "late_pct": 100 * conventional.LATE_FRACTION, "level_factor": LEVEL_FACTOR,
     }
 
