@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sphere_regimes import RunConfig, chapters, conventional, paths, regimes, run, verify
+from sphere_regimes import RunConfig, chapters, paths, regimes, run, verify
 from sphere_regimes.engine import load
 from sphere_regimes.store import RunStore
 
@@ -97,54 +97,6 @@ def test_verify_samples_one_run_per_regime_and_skips_runs_too_short_to_classify(
     sample = verify.sample_runs(committed, 3)
     assert sorted(regimes.classify(r.metrics) for r in sample) == [1, 2, 3]
     assert all(r.config.epochs > 2 for r in sample)  # never a 2-epoch pilot run
-
-
-# -- chapter 03: conventional training -------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def conventional_summary(three_regimes):
-    """Chapter 03's table of the committed SGD runs, with the fixed-ELR map's regime at each
-    equilibrium ELR (as the chapter computes it)."""
-    summary = conventional.sgd_summary(_committed_runs("03_conventional_training"))
-    sphere = regimes.run_summary(three_regimes)
-    summary["map_regime"] = [regimes.regime_at(sphere, elr) if elr > 0 else np.nan for elr in summary["equilibrium_elr"]]
-    summary.attrs["boundary_12"] = regimes.regime_map(sphere)[0][0]
-    return summary
-
-
-def test_sgd_runs_of_equal_lr_wd_settle_at_the_same_elr(conventional_summary):
-    """Li, Lyu & Arora: the equilibrium depends on lr·wd alone (measured: ratios 1.09, 1.00, 1.05)."""
-    si = conventional_summary[conventional_summary["model"] == "convnet_si"]
-    spread = conventional.equal_lr_wd_spread(si)
-    assert len(spread) == 3
-    assert spread["ratio"].max() <= 1.15
-
-
-def test_the_angular_update_approaches_sqrt_2_lr_wd_from_below(conventional_summary):
-    """Within 20% at the high lr·wd, below it where runs converge between destabilisations; never above."""
-    si = conventional_summary[conventional_summary["model"] == "convnet_si"]
-    assert (si["angle_ratio"] <= 1 + conventional.TOLERANCE).all()
-    high = si[si["lr_wd"] >= 3e-3]
-    assert len(high) == 3 and ((high["angle_ratio"] - 1).abs() <= conventional.TOLERANCE).all()
-    lowest = si.sort_values("lr_wd").iloc[0]
-    assert lowest["angle_ratio"] < 0.5
-
-
-def test_sgd_runs_are_in_the_regime_of_their_equilibrium_elr_or_destabilise_below_the_boundary(conventional_summary):
-    placed = conventional_summary[conventional_summary["map_regime"].notna()]
-    above = placed[placed["equilibrium_elr"] > conventional_summary.attrs["boundary_12"]]
-    assert len(above) >= 3 and (above["regime"] == above["map_regime"]).all()
-    mismatched = placed[placed["regime"] != placed["map_regime"]]
-    assert ((mismatched["regime"] == 2) & (mismatched["map_regime"] == 1)).all()
-    assert (mismatched["late_loss_max"] / mismatched["late_loss_min"] >= 5).all()  # periodic destabilisation
-
-
-def test_the_af_run_at_the_highest_lr_wd_collapses(conventional_summary):
-    af = conventional_summary[conventional_summary["model"] == "convnet_af"].set_index("lr_wd")
-    collapsed = af.loc[0.01]
-    assert collapsed["status"] == "diverged" and collapsed["regime"] == 3
-    assert collapsed["constant_output_from"] < 20 < collapsed["diverged_epoch"]
-    assert af.loc[1e-4, "status"] == "done" and af.loc[1e-4, "regime"] == 1
 
 
 # -- chapter 04: fine-tuning (its claims: tests/test_claims_fine_tuning.py) ---------------------------

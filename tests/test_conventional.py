@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sphere_regimes import RunConfig, run
+from sphere_regimes import RunConfig, chapters, run
+from sphere_regimes.claims import Verdict
 from sphere_regimes.conventional import (
     TOLERANCE, angular_update_theory, constant_output_from, equal_lr_wd_spread, equilibrium_elr, equilibrium_epochs,
-    sgd_summary,
+    map_regimes, sgd_summary,
 )
 from sphere_regimes.engine import RunResult
 from sphere_regimes.store import RunStatus
@@ -143,3 +144,34 @@ def test_the_af_figure_keeps_the_scale_of_settled_runs_and_marks_a_collapse():
     assert elr_axis.get_ylim()[1] == pytest.approx(30 * settled.metrics["elr"].max())
     assert any("collapse" in text.get_text() for text in elr_axis.texts)
     assert not plotting.conventional.plot_af_comparison([(settled, result)]).axes[1].texts  # nothing diverged: no arrow
+
+
+SPHERE = pd.DataFrame({"elr": [1e-3, 1e-3, 1e-2, 1e-2], "regime": [1, 1, 2, 3]})  # majority 1 at 1e-3, 3 at 1e-2 (tie)
+
+
+def test_map_regimes_reads_the_map_at_each_equilibrium_elr_and_leaves_diverged_runs_off_it():
+    summary = pd.DataFrame({"equilibrium_elr": [2e-3, 5e-3, np.nan], "pretrain_elr": [1e-2, 1e-3, 1e-3]})
+    placed = map_regimes(summary, SPHERE)
+    assert placed.iloc[:2].tolist() == [1, 3] and math.isnan(placed.iloc[2])  # 5e-3 is nearer 1e-2 in log ELR
+    assert map_regimes(summary, SPHERE, "pretrain_elr").tolist() == [3, 1, 1]
+
+
+def _si_rows(**columns) -> pd.DataFrame:
+    return pd.DataFrame({"model": "convnet_si", "lr": 0.1, "weight_decay": 1e-3, "lr_wd": 1e-4, **columns})
+
+
+def test_the_claim_rules_count_their_instances():
+    conv = chapters.conventional
+    angular = conv.angular_claim(_si_rows(angle_ratio=[0.81, 1.19, 0.5]), tolerance=0.2)
+    assert (angular.verdict, angular.value) == (Verdict.PARTLY, pytest.approx(2 / 3))
+    levels = conv.levels_claim(_si_rows(elr_range=[1.5, 2.0, np.nan]))  # a diverged run (NaN) has no level
+    assert (levels.verdict, levels.value) == (Verdict.PARTLY, pytest.approx(2 / 3))
+    assert "diverged" in levels.reason
+    alike = conv.alike_claim(pd.DataFrame({"lr_wd": [3e-4], "ratio": [1.25]}), tolerance=0.2)
+    assert alike.verdict is Verdict.NOT_HELD
+    assert conv.alike_claim(pd.DataFrame(columns=["lr_wd", "ratio"]), 0.2).verdict is Verdict.NOT_TESTED
+    runs = _si_rows(regime=[1, 2, 3], map_regime=[1, 1, np.nan], equilibrium_elr=[1e-3, 2e-3, np.nan],
+                    late_loss_min=[1e-3, 0.01, 2.3], late_loss_max=[1e-2, 0.3, 2.3])
+    placed = conv.regime_claim(runs, boundary_12=3e-3)
+    assert (placed.verdict, placed.value) == (Verdict.PARTLY, 0.5)  # the diverged run is not on the map
+    assert "1 in regime 2 where the map says 1" in placed.reason and "×30" in placed.reason

@@ -79,7 +79,11 @@ def chapter_preset(tiny_preset, monkeypatch):
 
 
 def test_conventional_grid_shares_lr_wd_and_adds_the_af_pairs(chapter_preset):
-    configs = plans.planned_runs(chapter_preset(CONVENTIONAL.format(width=2)))["03_conventional_training"]
+    preset = chapter_preset(CONVENTIONAL.format(width=2))
+    params = chapters.conventional.Params.from_preset(preset)
+    assert (params.af_pairs, params.seeds, params.width) == (((0.1, 0.001),), (0, 1), 2)
+    configs = chapters.planned_runs(preset)["03_conventional_training"]
+    assert configs == chapters.conventional.plan(params)
     assert len(configs) == 2 * (9 + 1)
     assert all(c.optimizer == "sgd" and c.momentum == 0 and c.elr is None for c in configs)
     si = [c for c in configs if c.model == "convnet_si" and c.seed == 0]
@@ -93,7 +97,7 @@ def test_conventional_grid_shares_lr_wd_and_adds_the_af_pairs(chapter_preset):
 
 def test_conventional_chapter_must_train_the_three_regimes_network(chapter_preset):
     with pytest.raises(ValueError, match=r"same network on the same data, but \['width'\] differ"):
-        plans.planned_runs(chapter_preset(CONVENTIONAL.format(width=4)))
+        chapters.planned_runs(chapter_preset(CONVENTIONAL.format(width=4)))
 
 
 @pytest.mark.parametrize("pretrain_epochs", [0, 4])

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .regimes import RegimeRule, run_regime, second_half
+from .regimes import RegimeRule, regime_at, run_regime, second_half
 
 if TYPE_CHECKING:
     from .engine import RunResult
@@ -159,3 +159,12 @@ def equal_lr_wd_spread(summary: pd.DataFrame, column: str = "equilibrium_elr") -
         rows.append({"model": model, "lr_wd": lr_wd, "lrs": tuple(group["lr"]), column: tuple(values),
                      "ratio": float(np.max(values) / np.min(values))})
     return pd.DataFrame(rows, columns=["model", "lr_wd", "lrs", column, "ratio"])
+
+
+def map_regimes(summary: pd.DataFrame, sphere_summary: pd.DataFrame, column: str = "equilibrium_elr") -> pd.Series:
+    """The regime of the sphere's fixed-ELR map (:func:`sphere_regimes.regimes.regime_at` of the
+    ``sphere_summary`` of :func:`sphere_regimes.regimes.run_summary`) at the ELR in ``column`` of each row
+    of ``summary`` (paper §6: SGD with weight decay trains in the regime of its equilibrium ELR); NaN
+    where that ELR is NaN, as for a diverged run, which has no equilibrium."""
+    return pd.Series([regime_at(sphere_summary, elr) if elr > 0 else math.nan for elr in summary[column]],
+                     index=summary.index, name="map_regime", dtype=float)

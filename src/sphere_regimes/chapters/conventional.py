@@ -1,18 +1,36 @@
 """Chapter 03, conventional training (paper §6): plain SGD with weight decay in the full parameter
-space, read on the regime map of the three-regimes chapter."""
+space, read on the regime map of the three-regimes chapter.
+
+:func:`analyse` reads the chapter's SGD runs and the three-regimes chapter's fixed-ELR runs of the same
+preset, and measures the four claims of §6 (:data:`CLAIMS`): the angular update per step approaches
+``sqrt(2 lr wd / (1 + momentum))``, the effective learning rate levels off, runs of equal ``lr wd``
+behave alike, and a run sits in the regime of its equilibrium ELR. The "late window" is the last
+quarter of the epochs (:data:`sphere_regimes.conventional.LATE_FRACTION`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
-from .. import presets
+import pandas as pd
+
+from .. import conventional, presets, regimes
+from ..claims import Claim, ClaimSpec, claims_table, count_margin, count_verdict, spread
 from ..config import RunConfig
-from ..data import DATASET_INFO
+from ..data import DATASET_INFO, load_raw
+from ..engine import RunResult
 from ..store import RunStore
+from ..table import Table
 from . import three_regimes
+from .base import Findings, core_hours, data_description, load_results
 from .base import Params as _Params
 
 NOTEBOOK = "03_conventional_training"
+LEVEL_FACTOR = 2.0
+"""An ELR "levels off" when its late window's max / min is at most this: the smallest step of the paper's
+ELR grid (1e-4, 2e-4, 5e-4, 1e-3, ...; Figure 1), so that the run stays at one place of the regime map
+(our reading of the words)."""
 SAME_NETWORK = ("dataset", "train_size", "width", "batch_size")
 """Parameters this chapter shares with the three-regimes chapter, whose regime map it reads."""
 
@@ -67,3 +85,337 @@ def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
                       metric_every=params.metric_every, sharpness_every=0, optimizer="sgd", lr=lr, weight_decay=wd,
                       momentum=params.momentum, seed=seed)
             for seed in params.seeds for model, lr, wd in runs]
+
+
+# --------------------------------------------------------------------------- claims (paper §6; fixed before any run is read)
+
+_PER_SI_RUN = "per scale-invariant (ConvNetSI) SGD run"
+_COUNTED = "held if every instance passes, partly if some do, not held if none"
+
+CLAIMS: list[ClaimSpec] = [
+    ClaimSpec(
+        id="sgd.angular_update", chapter=NOTEBOOK, section="sec-sgd-angular",
+        statement="With SGD and weight decay the angular update per step approaches √(2·lr·wd/(1+momentum))",
+        source="§6 (the equilibrium of Wan et al. 2021, 'Spherical motion dynamics')",
+        paper="√(2·lr·wd/(1+μ)) rad per step",
+        quantity=f"{_PER_SI_RUN}: median angular update per step over the late window (last quarter of the "
+                 "epochs) / √(2·lr·wd/(1+μ))",
+        rule=f"a run passes if the ratio is within the chapter's `tolerance` (0.2 by default) of 1; {_COUNTED}",
+        reading="'approaches' read as: within a relative `tolerance` of the theory by the end of the epoch budget; "
+                "the 20% is our reading, the paper gives no tolerance"),
+    ClaimSpec(
+        id="sgd.elr_levels_off", chapter=NOTEBOOK, section="sec-sgd-angular",
+        statement="The effective learning rate lr/‖w‖² levels off at an equilibrium",
+        source="§6", paper="",
+        quantity=f"{_PER_SI_RUN}: max / min of lr/‖w‖² over the late window",
+        rule=f"a run passes if max / min ≤ {LEVEL_FACTOR:g} (a diverged run has no level and fails); {_COUNTED}",
+        reading=f"'levels off' read as: over the late window the ELR stays within a factor {LEVEL_FACTOR:g}, the "
+                "smallest step of the paper's ELR grid (1e-4, 2e-4, 5e-4, 1e-3, … in Figure 1), i.e. at one place "
+                "of the regime map; our reading"),
+    ClaimSpec(
+        id="sgd.equal_lr_wd_alike", chapter=NOTEBOOK, section="sec-sgd-equal",
+        statement="Runs with equal lr·wd behave alike (the equilibrium depends on lr·wd alone)",
+        source="§6 (Li, Lyu & Arora 2020)", paper="",
+        quantity="per value of lr·wd shared by several learning rates (ConvNetSI): max / min of the runs' "
+                 "equilibrium ELR (median of lr/‖w‖² over the late window)",
+        rule=f"a group passes if max / min ≤ 1 + `tolerance` (a diverged run fails its group); {_COUNTED}",
+        reading="'alike' read as: equal equilibrium ELRs, within the relative `tolerance` of the angular-update "
+                "claim; our reading"),
+    ClaimSpec(
+        id="sgd.regime_of_equilibrium_elr", chapter=NOTEBOOK, section="sec-sgd-map", uses_regime_rule=True,
+        statement="A run sits in the regime of its equilibrium ELR on the sphere's map, with periodic "
+                  "destabilisation when that ELR is in regime 1",
+        source="§6",
+        paper="2021 paper (ConvNetSI-32, CIFAR-10): lr 1, wd 1e-3 settles near ELR 1e-3 in a chaotic equilibrium",
+        quantity="per SGD run with an equilibrium (both nets): its own regime (the three-regimes chapter's rule) "
+                 "against the regime of the sphere's fixed-ELR map at its equilibrium ELR",
+        rule=f"a run passes if the two regimes are equal; {_COUNTED}",
+        reading="'sits in the regime' read as: the same label under the regime rule, which was made for fixed-ELR "
+                "runs and labels a run that destabilises again and again as regime 2"),
+]
+"""The chapter's claims, in the order of its Claims section."""
+
+
+# --------------------------------------------------------------------------- findings
+
+@dataclass
+class ConventionalFindings(Findings):
+    """What the chapter computes: every number it glues, its tables, its claims and the data of its figures."""
+
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # sgd_summary + map_regime, relaxation_epochs, elr_range
+    sphere_summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # regimes.run_summary of the sphere's grid
+    boundaries: list[float] = field(default_factory=list)  # the map's regime boundaries (ELR)
+    spans: list[int] = field(default_factory=list)  # the map's regime between them
+    si_results: list[RunResult] = field(default_factory=list)  # the ConvNetSI runs
+    af_pairs: list[tuple[RunResult | None, RunResult]] = field(default_factory=list)  # (ConvNetSI twin, Af run)
+
+
+def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindings:
+    """Read the chapter's runs and the three-regimes chapter's grid from ``store`` (default: the preset's),
+    and compute the summary table, the map's regime at each equilibrium ELR, the prose and the claims."""
+    store = store if store is not None else presets.preset_store(params.preset)
+    results = load_results(plan(params), store, NOTEBOOK, params.preset)
+    sphere = params.sphere()
+    sphere_summary = regimes.run_summary(three_regimes.runs(sphere, store).grid, params.num_classes)
+    boundaries, spans = regimes.regime_map(sphere_summary)
+    steps = steps_per_epoch(params)
+    summary = conventional.sgd_summary(results, params.num_classes, params.tolerance)
+    summary["map_regime"] = conventional.map_regimes(summary, sphere_summary)
+    summary["relaxation_epochs"] = 1 / (2 * summary["lr_wd"] * steps)
+    summary["elr_range"] = summary["elr_max"] / summary["elr_min"]
+    si = summary[summary["model"] == "convnet_si"]
+    equal = {column: conventional.equal_lr_wd_spread(si, column) for column in EQUAL_COLUMNS}
+    boundary_12 = boundaries[0] if boundaries else math.nan
+    claims = [angular_claim(si, params.tolerance), levels_claim(si), alike_claim(equal["equilibrium_elr"], params.tolerance),
+              regime_claim(summary, boundary_12)]
+    findings = ConventionalFindings(
+        params=params, summary=summary, sphere_summary=sphere_summary, boundaries=boundaries, spans=spans,
+        si_results=[r for r in results if r.config.model == "convnet_si"], af_pairs=af_pairs(results), claims=claims)
+    findings.values = {
+        **setting_values(params, summary, steps, core_hours(results, store)),
+        "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
+        **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, params.num_classes),
+        **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
+    findings.tables = {"summary": summary_table(summary), "claims": claims_table(claims)}
+    findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"])
+    return findings
+
+
+def steps_per_epoch(params: Params) -> int:
+    """SGD steps per epoch: ``ceil(training images / batch size)``."""
+    images = params.train_size or len(load_raw(params.dataset).train_labels)
+    return math.ceil(images / params.batch_size)
+
+
+def af_pairs(results: list[RunResult]) -> list[tuple[RunResult | None, RunResult]]:
+    """Each ``convnet_af`` run with the ConvNetSI run of the same (lr, wd, seed), or None if there is none."""
+    def key(result: RunResult) -> tuple[float, float, int]:
+        return result.config.lr, result.config.weight_decay, result.config.seed
+
+    si = {key(r): r for r in results if r.config.model == "convnet_si"}
+    return [(si.get(key(r)), r) for r in results if r.config.model == "convnet_af"]
+
+
+# --------------------------------------------------------------------------- the claims' measurements
+
+def _counted(spec: ClaimSpec, passed: pd.Series, ours: str, reason: str) -> Claim:
+    """A claim whose instances are the entries of the boolean ``passed`` (:func:`count_verdict`); its value
+    is the fraction that passed."""
+    n, total = int(passed.sum()), len(passed)
+    return spec.measured(ours, n / total, count_verdict(n, total), count_margin(n, total), reason)
+
+
+def verdict_text(claim: Claim) -> str:
+    """A claim's verdict and reason as the chapter's prose cites them."""
+    marked = " (by the regime rule)" if claim.spec.uses_regime_rule else ""
+    return f"**{claim.verdict}**{marked} — {claim.reason}"
+
+
+def _setting(row) -> str:
+    return f"{'Af ' if row.model.endswith('_af') else ''}lr {row.lr:g}, wd {row.weight_decay:g}"
+
+
+def angular_claim(si: pd.DataFrame, tolerance: float) -> Claim:
+    """``sgd.angular_update``: per ConvNetSI run, |late angular update / theory - 1| <= ``tolerance``."""
+    spec = CLAIMS[0]
+    if si.empty:
+        return spec.untested("no scale-invariant SGD runs in this preset")
+    passed = (si["angle_ratio"] - 1).abs() <= tolerance
+    off = si[~passed]
+    ours = f"{passed.sum()} of {len(si)} runs within {100 * tolerance:.0f}%; measured / theory {spread(si['angle_ratio'])}"
+    reason = (f"{passed.sum()} of {len(si)} runs end within {100 * tolerance:.0f}% of √(2·lr·wd/(1+μ))"
+              + (f"; the others at {off['angle_ratio'].min():.2f}–{off['angle_ratio'].max():.2f} of it (lr·wd "
+                 f"{off['lr_wd'].min():.3g}–{off['lr_wd'].max():.3g})" if len(off) else ""))
+    return _counted(spec, passed, ours, reason)
+
+
+def levels_claim(si: pd.DataFrame) -> Claim:
+    """``sgd.elr_levels_off``: per ConvNetSI run, late ELR max / min <= :data:`LEVEL_FACTOR` (NaN: diverged, fails)."""
+    spec = CLAIMS[1]
+    if si.empty:
+        return spec.untested("no scale-invariant SGD runs in this preset")
+    passed = si["elr_range"] <= LEVEL_FACTOR
+    wide = si[~passed]
+    ours = f"{passed.sum()} of {len(si)} runs within ×{LEVEL_FACTOR:g}; late max / min {spread(si['elr_range'].dropna())}"
+    reason = (f"the ELR of {passed.sum()} of {len(si)} runs stays within ×{LEVEL_FACTOR:g} over the late window"
+              + ("; wider: " + ", ".join(f"×{r.elr_range:.2g} ({_setting(r)})" if r.elr_range > 0 else
+                                          f"diverged ({_setting(r)})" for r in wide.itertuples()) if len(wide) else ""))
+    return _counted(spec, passed, ours, reason)
+
+
+def alike_claim(equal_elr: pd.DataFrame, tolerance: float) -> Claim:
+    """``sgd.equal_lr_wd_alike``: per shared lr·wd, equilibrium ELR max / min <= 1 + ``tolerance``."""
+    spec = CLAIMS[2]
+    if equal_elr.empty:
+        return spec.untested("no two learning rates of the grid share a value of lr·wd")
+    passed = equal_elr["ratio"] <= 1 + tolerance
+    ours = "equilibrium ELR max / min " + ", ".join(f"{r.ratio:.2f} (lr·wd {r.lr_wd:g})" for r in equal_elr.itertuples())
+    reason = (f"at {passed.sum()} of {len(equal_elr)} shared values of lr·wd the equilibrium ELRs agree within "
+              f"{100 * tolerance:.0f}% (largest ratio {equal_elr['ratio'].max():.2f})")
+    return _counted(spec, passed, ours, reason)
+
+
+def regime_claim(summary: pd.DataFrame, boundary_12: float) -> Claim:
+    """``sgd.regime_of_equilibrium_elr``: per run with an equilibrium, own regime == the map's at its ELR;
+    the reason says where the others sit against the map's 1→2 boundary and how their late loss swings."""
+    spec = CLAIMS[3]
+    placed = summary[summary["map_regime"].notna()]
+    if placed.empty:
+        return spec.untested("no SGD run with an equilibrium ELR in this preset")
+    passed = placed["regime"] == placed["map_regime"]
+    ours = f"{passed.sum()} of {len(placed)} runs in the map's regime"
+    return _counted(spec, passed, ours, f"{ours}" + mismatch_reason(placed[~passed], boundary_12))
+
+
+def mismatch_reason(mismatches: pd.DataFrame, boundary_12: float) -> str:
+    """Where the runs outside the map's regime sit: own and map regime, ELRs against the 1→2 boundary, and
+    the swing (max / min) of their train loss over the late window (periodic destabilisation)."""
+    if mismatches.empty:
+        return ""
+    parts = []
+    for (own, mapped), group in mismatches.groupby(["regime", "map_regime"]):
+        below = int((group["equilibrium_elr"] < boundary_12).sum())
+        swing = group["late_loss_max"] / group["late_loss_min"]
+        parts.append(f"{len(group)} in regime {own} where the map says {mapped:.0f}, at ELR "
+                     f"{group['equilibrium_elr'].min():.2g}–{group['equilibrium_elr'].max():.2g} ({below} below the "
+                     f"map's 1→2 boundary {boundary_12:.2g}), late train loss swinging ×{swing.min():.2g}–×{swing.max():.2g}")
+    return "; the others: " + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- the prose and the tables
+
+def setting_values(params: Params, summary: pd.DataFrame, steps: int, hours: float) -> dict[str, object]:
+    """The setting paragraph's numbers and lists."""
+    return {
+        "data_md": data_description(params.dataset, params.train_size),
+        "width": params.width, "batch_size": params.batch_size, "epochs": params.epochs, "momentum": params.momentum,
+        "lrs_md": ", ".join(f"{lr:g}" for lr in params.lrs), "wds_md": ", ".join(f"{wd:g}" for wd in params.weight_decays),
+        "n_pairs": len(params.lrs) * len(params.weight_decays), "lr_wd_min": float(summary["lr_wd"].min()),
+        "lr_wd_max": float(summary["lr_wd"].max()), "n_af": len(params.af_pairs), "n_seeds": len(params.seeds),
+        "core_hours": hours, "steps_per_epoch": steps, "tolerance_pct": 100 * params.tolerance,
+        "late_pct": 100 * conventional.LATE_FRACTION, "level_factor": LEVEL_FACTOR,
+    }
+
+
+def time_text(row, tolerance: float) -> str:
+    """When one run's angular update reached its theory value, in words."""
+    pct = f"{100 * tolerance:.0f}%"
+    if math.isnan(row.first_epoch):
+        reached = f"never within {pct}"
+    elif math.isnan(row.settled_epoch):
+        reached = f"first within {pct} at epoch {row.first_epoch:.0f}, outside again at the end"
+    else:
+        reached = f"within {pct} from epoch {row.settled_epoch:.0f} on (first at {row.first_epoch:.0f})"
+    return f"lr {row.lr:g}, wd {row.weight_decay:g}: {reached} (1/(2 lr·wd) = {row.relaxation_epochs:.2g} epochs)"
+
+
+def angle_values(si: pd.DataFrame, tolerance: float) -> dict[str, object]:
+    """The angular update and ELR level of each ConvNetSI run, in numbers and words."""
+    ordered = si.sort_values(["lr_wd", "lr"])
+    return {
+        "n_si": len(si), "n_reached": int(si["first_epoch"].notna().sum()),
+        "n_at_theory": int(((si["angle_ratio"] - 1).abs() <= tolerance).sum()),
+        "n_level": int((si["elr_range"] <= LEVEL_FACTOR).sum()),
+        "equilibrium_times_md": "; ".join(time_text(row, tolerance) for row in si.itertuples()) + ".",
+        "angle_ratio_md": ", ".join(f"{r.angle_ratio:.2f} (lr {r.lr:g}, wd {r.weight_decay:g})" for r in si.itertuples()),
+        "elr_range_md": ", ".join(f"×{r.elr_range:.2g} (lr·wd {r.lr_wd:.3g}, lr {r.lr:g})" for r in ordered.itertuples()),
+    }
+
+
+def agreement(spread_table: pd.DataFrame, what: str) -> str:
+    """One sentence per shared lr·wd of :func:`sphere_regimes.conventional.equal_lr_wd_spread`: the values of
+    its runs and their max / min."""
+    column = spread_table.columns[3]
+    return "; ".join(f"{what} at lr·wd {row.lr_wd:g} (lr {', '.join(f'{lr:g}' for lr in row.lrs)}): "
+                     f"{', '.join(f'{v:.3g}' for v in getattr(row, column))}, a ratio of {row.ratio:.2f}"
+                     for row in spread_table.itertuples())
+
+
+EQUAL_COLUMNS = {"equilibrium_elr": ("equal_elr_md", "equilibrium ELR"), "late_angle": ("equal_angle_md", "angular update"),
+                 "late_train_loss": ("equal_loss_md", "stationary train loss")}
+"""The columns compared between runs of equal lr·wd: glue name of the sentence, and what it calls them."""
+
+
+def equal_values(equal: dict[str, pd.DataFrame]) -> dict[str, object]:
+    """The equal-lr·wd section: how many groups, and the agreement of ELR, angular update and loss
+    (``equal``: :func:`sphere_regimes.conventional.equal_lr_wd_spread` of each of :data:`EQUAL_COLUMNS`)."""
+    return {"n_equal_groups": len(equal["equilibrium_elr"]),
+            **{name: agreement(equal[column], what) or "–" for column, (name, what) in EQUAL_COLUMNS.items()}}
+
+
+def map_values(summary: pd.DataFrame, sphere_summary: pd.DataFrame, boundary_12: float) -> dict[str, object]:
+    """Each run's place on the sphere's map, the diverged runs, and the runs outside the map's regime."""
+    placed = summary[summary["map_regime"].notna()]
+    diverged = summary[summary["map_regime"].isna()]
+    return {
+        "n_runs": len(placed), "n_matches": int((placed["regime"] == placed["map_regime"]).sum()),
+        "map_md": "; ".join(f"{_setting(r)}: ELR {r.equilibrium_elr:.3g}, map regime {r.map_regime:.0f}, own regime "
+                            f"{r.regime}" for r in placed.itertuples()) + ".",
+        "diverged_md": " ".join(f"{_setting(r)} diverged at epoch {r.diverged_epoch:.0f} and has no equilibrium ELR, so "
+                                "no place on the map." for r in diverged.itertuples()),
+        "mismatch_md": mismatch_text(placed[placed["regime"] != placed["map_regime"]], sphere_summary, boundary_12),
+    }
+
+
+def mismatch_text(mismatches: pd.DataFrame, sphere_summary: pd.DataFrame, boundary_12: float) -> str:
+    """The runs outside the map's regime: their ELRs against the map's 1→2 boundary, the swings of their
+    late train loss, and the stationary losses of the sphere runs at the fixed ELRs around them."""
+    if mismatches.empty:
+        return "Every run with an equilibrium is in the regime of its equilibrium ELR."
+    late_loss = sphere_summary.groupby("elr")["late_train_loss"].mean()
+    near = late_loss[(late_loss.index >= mismatches["equilibrium_elr"].min() / 1.5) & (late_loss.index < boundary_12)]
+    swings = ", ".join(f"{r.late_loss_min:.2g} and {r.late_loss_max:.2g} ({_setting(r)})" for r in mismatches.itertuples())
+    sphere = (f", while the sphere runs at fixed ELRs {', '.join(f'{e:.2g}' for e in near.index)} settle at mean "
+              f"second-half losses of {', '.join(f'{v:.2g}' for v in near.values)}" if len(near) else "")
+    return (f"The {len(mismatches)} runs whose own regime differs from the map's sit at equilibrium ELRs of "
+            f"{mismatches['equilibrium_elr'].min():.2g} to {mismatches['equilibrium_elr'].max():.2g} (the map's 1→2 "
+            f"boundary is at {boundary_12:.2g}); over the late window their train loss swings between {swings}{sphere}.")
+
+
+def af_text(summary: pd.DataFrame, num_classes: int) -> str:
+    """Each ``convnet_af`` run against its ConvNetSI twin: equilibrium and regime, or how it collapsed."""
+    twins = summary[summary["model"] == "convnet_si"].set_index(["lr", "weight_decay", "seed"])
+    texts = []
+    for row in summary[summary["model"] == "convnet_af"].itertuples():
+        key = (row.lr, row.weight_decay, row.seed)
+        twin = twins.loc[key] if key in twins.index else None
+        also = (f" (ConvNetSI: {twin['angle_ratio']:.2f}, ELR {twin['equilibrium_elr']:.3g}, regime {twin['regime']}, "
+                f"test error {twin['test_error']:.3f})" if twin is not None else "")
+        if row.status != "diverged":
+            texts.append(f"lr {row.lr:g}, wd {row.weight_decay:g}: measured / theory {row.angle_ratio:.2f}, equilibrium "
+                         f"ELR {row.equilibrium_elr:.3g}, regime {row.regime}, test error {row.test_error:.3f}{also}")
+            continue
+        dead = (f"its loss sat at ln {num_classes} = {math.log(num_classes):.3f} (a constant output) from epoch "
+                f"{row.constant_output_from:.0f}, " if row.constant_output_from > 0 else "")
+        texts.append(f"lr {row.lr:g}, wd {row.weight_decay:g} collapsed: {dead}test error {row.test_error:.3f}, and the "
+                     f"run ended diverged at epoch {row.diverged_epoch:.0f}, when the norm of its convolution weights "
+                     f"underflowed to 0{also}")
+    return "; ".join(texts) + "." if texts else "no Af runs in this preset."
+
+
+SUMMARY_COLUMNS = {
+    "model": ("model", ""), "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", ".3g"),
+    "theory_angle": ("theory (rad)", ".4f"), "late_angle": ("measured (rad)", ".4f"),
+    "angle_ratio": ("measured / theory", ".2f"), "first_epoch": ("first within", ".0f"),
+    "settled_epoch": ("within from", ".0f"), "relaxation_epochs": ("1/(2 lr·wd) (epochs)", ".3g"),
+    "equilibrium_elr": ("equilibrium ELR", ".3g"), "elr_min": ("ELR min", ".3g"), "elr_max": ("ELR max", ".3g"),
+    "elr_range": ("ELR max / min", ".2f"), "regime": ("regime", ""), "map_regime": ("regime of its ELR", ".0f"),
+    "late_train_loss": ("stationary train loss", ".3g"), "test_error": ("final test error", ".3f"),
+    "best_test_error": ("best test error", ".3f"),
+}
+"""The summary table's columns: heading and display format."""
+
+
+def summary_table(summary: pd.DataFrame) -> Table:
+    """Every SGD run: theory and measured angular update, time to equilibrium, equilibrium ELR, regimes, errors."""
+    frame = summary[list(SUMMARY_COLUMNS)].rename(columns={k: v[0] for k, v in SUMMARY_COLUMNS.items()})
+    return Table(frame, formats={heading: fmt for heading, fmt in SUMMARY_COLUMNS.values() if fmt}, show_index=False)
+
+
+def key_numbers(summary: pd.DataFrame, equal_elr: pd.DataFrame) -> list[str]:
+    """The lines the smoke reference checks: each run's regime and its place on the map, and the shared lr·wd."""
+    lines = [f"{r.model} lr {r.lr:g} wd {r.weight_decay:g} seed {r.seed}: regime {r.regime}, "
+             + (f"regime of its equilibrium ELR {r.map_regime:.0f}" if r.map_regime > 0 else
+                f"diverged at epoch {r.diverged_epoch:.0f}") for r in summary.itertuples()]
+    shared = "; ".join(f"{r.lr_wd:g} (lr {', '.join(f'{lr:g}' for lr in r.lrs)})" for r in equal_elr.itertuples())
+    return [*lines, f"lr*wd shared by: {shared}"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,6 +13,9 @@ from matplotlib.figure import Figure
 
 from .. import conventional
 from .style import LOG_FLOOR, REGIME_COLORS, REGIME_NAMES, set_elr_axis, shade_regimes
+
+if TYPE_CHECKING:
+    from ..chapters.conventional import ConventionalFindings
 
 
 LR_LINESTYLES: tuple = ("-", "--", (0, (4, 1, 1, 1)), (0, (1, 1)), (0, (6, 2)))
@@ -163,3 +167,15 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
     return fig
 
+
+
+def figures(findings: ConventionalFindings) -> dict[str, Figure]:
+    """The chapter's figures (:class:`sphere_regimes.chapters.conventional.ConventionalFindings`) under their
+    glue names."""
+    return {
+        "fig_sgd_equilibrium": plot_sgd_equilibrium(findings.si_results),
+        "fig_sgd_training": plot_sgd_training(findings.si_results),
+        "fig_sgd_regime_map": plot_sgd_regime_map(findings.sphere_summary, findings.summary, findings.boundaries,
+                                                  findings.spans),
+        "fig_af_comparison": plot_af_comparison(findings.af_pairs),
+    }
