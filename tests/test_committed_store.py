@@ -3,7 +3,6 @@ showing what the three-regimes, conventional-training and fine-tuning chapters s
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
