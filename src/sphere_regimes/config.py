@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .optim import CONSTRAINTS, INDIVIDUAL_GROUPINGS
+
 STORE_FORMAT = 1
 """Version of the on-disk layout and metric definitions; part of every run hash."""
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100")
 MODELS = ("convnet_si", "convnet_af", "resnet18_si", "resnet18_af")
 OPTIMIZERS = ("sphere", "sgd")
-CONSTRAINTS = ("total", "individual")
-INDIVIDUAL_GROUPINGS = ("layer", "filter")
 DTYPES = ("float32", "float64")
 
 
