@@ -93,9 +93,6 @@ class RunConfig:
         canonical = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def same_run(self, other: RunConfig) -> bool:
-        return self.run_id == other.run_id
-
     # -- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
