@@ -41,8 +41,8 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt pip setuptools  # the venv's own installer and build backend, pinned
+	$(PY) -m pip install -q --no-build-isolation -c constraints.txt -e ".[dev]"  # built by that setuptools
 	touch $@
 
 venv: $(STAMP)  ## create .venv with the pinned toolchain (constraints.txt)
@@ -98,7 +98,7 @@ test: data browser  ## unit tests, nbval on the smoke references, and the book i
 	$(PY) -m pytest
 
 lock:  ## rewrite constraints.txt from the current .venv
-	$(PY) -m pip freeze --exclude-editable | grep -v '^sphere-regimes' > constraints.txt
+	$(PY) -m pip freeze --all --exclude-editable | grep -v '^sphere-regimes' > constraints.txt  # --all: pip and setuptools too
 
 clean:  ## remove build products (keeps .venv, data and the committed results)
 	rm -rf _work .pytest_cache
