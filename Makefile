@@ -34,15 +34,16 @@ export JUPYTER_RUNTIME_DIR := $(ENV_DIR)/jupyter-runtime
 export XDG_CACHE_HOME := $(ENV_DIR)/cache
 export TORCHINDUCTOR_CACHE_DIR := $(ENV_DIR)/inductor
 
-.PHONY: help venv data browser demo runs verify notebooks book nbval-refresh test clean lock
+.PHONY: help venv data browser demo runs verify notebooks book nbval-refresh test test-fast clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
+# The venv's own pip and setuptools are pinned too (constraints.txt), and that setuptools builds the package.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt pip setuptools
+	$(PY) -m pip install -q --no-build-isolation -c constraints.txt -e ".[dev]"
 	touch $@
 
 venv: $(STAMP)  ## create .venv with the pinned toolchain (constraints.txt)
@@ -95,11 +96,14 @@ nbval-refresh:  ## re-execute the smoke notebooks and store them as nbval refere
 	$(MAKE) --no-print-directory notebooks PRESET=smoke
 	$(PY) tests/make_references.py _work/smoke/notebooks tests/notebooks
 
-test: data browser  ## unit tests, nbval on the smoke references, and the book in headless Chromium
+test: data browser  ## everything: unit tests, the smoke notebooks (executed once) against tests/notebooks, the book in Chromium
 	$(PY) -m pytest
 
-lock:  ## rewrite constraints.txt from the current .venv
-	$(PY) -m pip freeze --exclude-editable | grep -v '^sphere-regimes' > constraints.txt
+test-fast: data  ## the edit-test loop: the unit tests, without those marked slow, book or ray
+	$(PY) -m pytest -m "not slow and not book and not ray"
+
+lock:  ## rewrite constraints.txt from the current .venv (pip and setuptools included)
+	$(PY) -m pip freeze --all --exclude-editable | grep -v '^sphere-regimes' > constraints.txt
 
 clean:  ## remove build products (keeps .venv, data and the committed results)
 	rm -rf _work .pytest_cache

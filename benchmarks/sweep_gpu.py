@@ -38,8 +38,8 @@ from sphere_regimes import RunConfig, SphereSGD, si_parameters
 from sphere_regimes.batched import BatchedConvNetSI, BatchedSphereSGD, BatchedSweep, per_model_cross_entropy
 from sphere_regimes.data import DATASET_INFO, DeviceData, RawDataset
 from sphere_regimes.engine import resolve_device
+from sphere_regimes.factories import build_model
 from sphere_regimes.metrics import evaluate, train_mode_pass
-from sphere_regimes.models import build_model
 
 BATCH = 128
 FIGURE1 = {"elrs": 8, "epochs": 1000, "train_images": 50_000}

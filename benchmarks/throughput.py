@@ -37,7 +37,7 @@ from sphere_regimes import RunConfig, SphereSGD, si_parameters
 from sphere_regimes.batched import BatchedSweep
 from sphere_regimes.data import DATASET_INFO, load_raw
 from sphere_regimes.engine import run
-from sphere_regimes.models import build_model
+from sphere_regimes.factories import build_model
 from sphere_regimes.optim import joint_norm
 from sphere_regimes.store import RunStore
 

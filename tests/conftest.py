@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 
-from sphere_regimes import RunConfig, paths, plans
+from sphere_regimes import RunConfig, paths
 from sphere_regimes.data import DataNotFoundError, load_raw
 from sphere_regimes.store import RunStore
 
@@ -40,14 +41,30 @@ def _restore_threads():
     torch.set_num_threads(threads)
 
 
-def pytest_collection_modifyitems(session, config, items):
-    """nbval executes the smoke references, whose chapters read the smoke preset's runs: point the
-    store at the smoke preset's folder (as ``make book PRESET=smoke`` does) and compute what it lacks."""
-    if not any("notebooks" in item.path.parts and item.path.suffix == ".ipynb" for item in items):
-        return
-    os.environ["SPHERE_REGIMES_RESULTS"] = str(paths.WORK_DIR / "smoke" / "results")
-    failed = plans.compute("smoke", RunStore(os.environ["SPHERE_REGIMES_RESULTS"]))
-    assert not failed, f"smoke runs failed: {[c.label() for c in failed]}"
+SMOKE = paths.REPO_ROOT / "_work" / "smoke"  # the Makefile's _work/PRESET for the smoke preset
+
+
+def _make_smoke(target: str) -> None:
+    """``make TARGET PRESET=smoke`` in the checkout; its last output lines in the failure message."""
+    result = subprocess.run(["make", "--no-print-directory", target, "PRESET=smoke"], cwd=paths.REPO_ROOT,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def smoke_notebooks() -> Path:
+    """The smoke preset's chapters, executed once by papermill for the whole session
+    (``make notebooks PRESET=smoke``: trains the smoke runs its store lacks, then executes the stale
+    notebooks into _work/smoke/notebooks); the reference comparison and the book both read them."""
+    _make_smoke("notebooks")
+    return SMOKE / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_notebooks) -> Path:
+    """The smoke book rendered from those executions (``make book PRESET=smoke`` finds them up to date)."""
+    _make_smoke("book")
+    return SMOKE / "book" / "_build" / "html"
 
 
 TINY_THREE_REGIMES = """description: "a tiny two-ELR grid of the three-regimes chapter, for tests"

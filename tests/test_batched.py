@@ -12,7 +12,8 @@ from sphere_regimes import RunConfig, SphereSGD, engine, run, si_parameters
 from sphere_regimes.batched import (BatchedConvNetSI, BatchedSphereSGD, BatchedSweep, per_model_cross_entropy,
                                     per_model_norms)
 from sphere_regimes.data import DeviceData
-from sphere_regimes.models import ConvNetSI, build_model
+from sphere_regimes.factories import build_model
+from sphere_regimes.models import ConvNetSI
 from sphere_regimes.optim import joint_norm
 
 ELRS = (1e-3, 1e-2, 1e-1)  # regimes 1-3 of a width-4 net: from tiny steps to the largest ones

@@ -1,4 +1,5 @@
-"""The rendered book, seen as a reader sees it: built with the smoke preset, opened in headless Chromium."""
+"""The rendered book, seen as a reader sees it: built with the smoke preset (the ``smoke_book`` fixture of
+conftest.py, from the notebooks papermill executed once), opened in headless Chromium."""
 
 from __future__ import annotations
 
@@ -15,18 +16,9 @@ from PIL import Image
 from sphere_regimes import paths
 from sphere_regimes.report import toc_for
 
-BOOK = paths.REPO_ROOT / "_work" / "smoke" / "book" / "_build" / "html"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--virtual-time-budget=15000"]
-
-
-@pytest.fixture(scope="module")
-def built_book() -> Path:
-    result = subprocess.run(["make", "--no-print-directory", "book", "PRESET=smoke"], cwd=paths.REPO_ROOT,
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return BOOK
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +34,21 @@ def _browse(chromium: str, page: Path, tmp_path: Path, *args: str) -> subprocess
                            page.as_uri()], capture_output=True, text=True, timeout=120)
 
 
-def test_book_has_every_page(built_book):
+@pytest.mark.book
+def test_book_has_every_page(smoke_book):
     for page in ("index.html", "chapters/01_toy_theory.html", "chapters/02_three_regimes.html",
                  "chapters/90_sphere_sgd_on_your_model.html",
                  "differences.html", "reproducibility.html"):
-        assert (built_book / page).is_file(), page
-    assert (built_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()  # offline math
-    html = (built_book / "chapters" / "01_toy_theory.html").read_text()
+        assert (smoke_book / page).is_file(), page
+    assert (smoke_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()  # offline math
+    html = (smoke_book / "chapters" / "01_toy_theory.html").read_text()
     assert "cdn.jsdelivr.net" not in html and "mathjax/tex-mml-chtml.js" in html
 
 
+@pytest.mark.book
 @pytest.mark.parametrize("page", ["chapters/01_toy_theory.html", "chapters/02_three_regimes.html", "index.html"])
-def test_page_renders_math_and_figures_in_chromium(built_book, chromium, tmp_path, page):
-    target = built_book / page
+def test_page_renders_math_and_figures_in_chromium(smoke_book, chromium, tmp_path, page):
+    target = smoke_book / page
     dom = _browse(chromium, target, tmp_path, "--dump-dom").stdout
     assert "mjx-container" in dom, "MathJax did not typeset the page"
     text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S))

@@ -22,8 +22,9 @@ from sphere_regimes import RunConfig, engine, paths, run
 from sphere_regimes import store as store_module
 from sphere_regimes.data import DeviceData
 from sphere_regimes.engine import RunFailedError, load
+from sphere_regimes.factories import build_model
 from sphere_regimes.metrics import train_mode_pass
-from sphere_regimes.models import build_model, si_parameters
+from sphere_regimes.models import si_parameters
 from sphere_regimes.store import RunStore, StoreCorruptError, StoreFormatError
 
 REPRODUCIBLE_FILES = ("config.json", "metrics.csv", "status.json")

@@ -12,8 +12,8 @@ from torch.func import functional_call
 
 from sphere_regimes import RunConfig, si_parameters
 from sphere_regimes.data import DeviceData
+from sphere_regimes.factories import build_model
 from sphere_regimes.metrics import hutchinson_sharpness
-from sphere_regimes.models import build_model
 
 N_IMAGES = 64  # one minibatch: the exact Hessian below is of that minibatch's loss
 

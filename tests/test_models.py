@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sphere_regimes import ConvNetSI, ResNet18SI, RunConfig, si_parameters
+from sphere_regimes.factories import build_model
 from sphere_regimes.metrics import scale_invariance_gap
-from sphere_regimes.models import build_model
 
 
 def _set_bn_eps(model: nn.Module, eps: float) -> None:

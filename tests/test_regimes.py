@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 
 from sphere_regimes import RunConfig
-from sphere_regimes.engine import RunResult
 from sphere_regimes.regimes import (
     RegimeRule, classify, decay_exponent, fine_tuning_summary, grid_boundaries, late_angle_deg, regime_at,
     regime_map, representative_elrs, seed_band, tail_mean,
 )
-from sphere_regimes.store import RunStatus
+from sphere_regimes.store import RunResult, RunStatus
 
 
 def _table(loss, error, angle, epochs=None) -> pd.DataFrame:

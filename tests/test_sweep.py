@@ -165,6 +165,7 @@ def _listening_addresses(session: int) -> set[str]:
 
 
 @pytest.mark.parametrize("tiny_preset", [LONGER], indirect=True)
+@pytest.mark.ray
 def test_ray_sweep_survives_a_killed_worker_and_matches_a_local_run(tiny_preset, tmp_path, ray_cluster):
     address, session, cluster_env = ray_cluster
     expected = _reference(tiny_preset, tmp_path / "reference")

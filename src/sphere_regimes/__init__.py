@@ -11,11 +11,11 @@ and, for reproducing the paper, :class:`RunConfig` with :func:`run` (training th
 crash-safe result store).
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .config import RunConfig
-from .engine import RunResult, run
+from .engine import run
 from .models import ConvNetSI, ResNet18SI, si_parameters
 from .optim import SphereSGD
+from .store import RunResult
 
 __all__ = ["ConvNetSI", "ResNet18SI", "RunConfig", "RunResult", "SphereSGD", "__version__", "run", "si_parameters"]

@@ -32,7 +32,8 @@ from .config import RunConfig
 from .data import DeviceData, load_raw
 from .engine import resolve_device
 from .metrics import EvalPass, TrainModePass, preserved_batchnorm_state
-from .models import ConvNetSI, build_model
+from .factories import build_model
+from .models import ConvNetSI
 
 
 class _BatchedHead(nn.Module):

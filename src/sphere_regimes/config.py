@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .optim import CONSTRAINTS, INDIVIDUAL_GROUPINGS
+
 STORE_FORMAT = 1
 """Version of the on-disk layout and metric definitions; part of every run hash."""
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100")
 MODELS = ("convnet_si", "convnet_af", "resnet18_si", "resnet18_af")
 OPTIMIZERS = ("sphere", "sgd")
-CONSTRAINTS = ("total", "individual")
-INDIVIDUAL_GROUPINGS = ("layer", "filter")
 DTYPES = ("float32", "float64")
 
 
@@ -92,9 +92,6 @@ class RunConfig:
         """Stable 16-hex-digit name of the run: sha256 of the canonical JSON of the hashed fields."""
         canonical = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    def same_run(self, other: RunConfig) -> bool:
-        return self.run_id == other.run_id
 
     # -- (de)serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import pandas as pd
 from .regimes import RegimeRule, regime_at, run_regime, second_half
 
 if TYPE_CHECKING:
-    from .engine import RunResult
+    from .store import RunResult
 
 LATE_FRACTION = 0.25
 """The equilibrium levels are read over this last fraction of the epochs."""

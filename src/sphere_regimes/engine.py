@@ -19,10 +19,8 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -30,25 +28,14 @@ from tqdm import tqdm
 from . import metrics, paths
 from .config import RunConfig
 from .data import DeviceData, epoch_generator, load_raw
-from .models import build_model, si_parameters
-from .optim import euclidean_lr, make_optimizer
-from .store import RunStatus, RunStore, git_sha, machine_id, package_version
+from .factories import build_model, make_optimizer
+from .models import si_parameters
+from .optim import euclidean_lr
+from .store import RunResult, RunStatus, RunStore, git_sha, machine_id, package_version
 
 
 class RunFailedError(RuntimeError):
     """A run stopped on an error; its status in the store is ``failed`` with the message."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    config: RunConfig
-    status: RunStatus
-    metrics: pd.DataFrame  # indexed by epoch, 0 = the initial point
-
-    @property
-    def final(self) -> pd.Series:
-        """The last epoch's row with every full metric (the last evaluated one)."""
-        return self.metrics.dropna(subset=["train_loss"]).iloc[-1]
 
 
 def resolve_device(name: str) -> torch.device:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -216,7 +215,3 @@ def scale_invariance_gap(model: nn.Module, si_params: Sequence[torch.Tensor], x:
     model.train(was_training)
     return abs(scaled - base) / max(abs(base), 1e-12)
 
-
-def angular_update_equilibrium(lr: float, weight_decay: float, momentum: float = 0.0) -> float:
-    """Equilibrium angular update per step of SGD + weight decay: ``sqrt(2 lr wd / (1 + mu))``."""
-    return math.sqrt(2 * lr * weight_decay / (1 + momentum))

@@ -5,19 +5,15 @@ for every convolution whose output feeds a BatchNorm layer without learnable aff
 (paper §2). The last layer is rescaled to a fixed Frobenius norm (10 in the paper) and frozen,
 so that the whole trainable part of the net is scale-invariant (paper §4, "fully
 scale-invariant" networks). Its weights come from ``head_seed`` alone, so they are identical
-across runs; the body comes from the run's ``seed``, so that all ELRs of a sweep start from
-the same point.
+across runs; the body comes from the global RNG (a run's ``seed``, see
+:func:`sphere_regimes.factories.build_model`), so that all ELRs of a sweep start from the same point.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .config import RunConfig
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -125,29 +121,6 @@ class ResNet18SI(nn.Module):
     def si_parameter_names(self) -> list[str]:
         """Every conv weight (jointly scale-invariant)."""
         return [n for n, p in self.named_parameters() if p.dim() == 4]
-
-
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "convnet_si": lambda c, i, k: ConvNetSI(c.width, c.depth, i, k, affine=False,
-                                            head_norm=c.head_norm, head_seed=c.head_seed),
-    "convnet_af": lambda c, i, k: ConvNetSI(c.width, c.depth, i, k, affine=True,
-                                            head_norm=c.head_norm, head_seed=c.head_seed),
-    "resnet18_si": lambda c, i, k: ResNet18SI(c.width, i, k, affine=False,
-                                              head_norm=c.head_norm, head_seed=c.head_seed),
-    "resnet18_af": lambda c, i, k: ResNet18SI(c.width, i, k, affine=True,
-                                              head_norm=c.head_norm, head_seed=c.head_seed),
-}
-
-
-def build_model(config: RunConfig, in_channels: int, num_classes: int) -> nn.Module:
-    """The model of ``config``: body drawn from ``config.seed``, head from ``config.head_seed``.
-
-    The global RNG is left untouched, so building a model has no side effects.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = _BUILDERS[config.model](config, in_channels, num_classes)
-    return model
 
 
 _NORMALISERS = (nn.modules.batchnorm._BatchNorm,)

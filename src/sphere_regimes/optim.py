@@ -1,5 +1,5 @@
 """Optimizers: projected SGD on the sphere at a fixed effective learning rate (paper §4), and
-conventional SGD with weight decay (paper §6) built from a :class:`RunConfig`.
+the step size of either kind (SphereSGD or conventional SGD with weight decay, paper §6).
 
 Notation: w are the scale-invariant (SI) weights, ``elr = lr / ||w||^2`` is the effective
 learning rate (ELR). For SI weights the gradient is orthogonal to w and scales as 1/||w||,
@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import torch
-from torch import nn
 
-from .config import CONSTRAINTS, INDIVIDUAL_GROUPINGS, RunConfig
-from .models import si_parameters
+CONSTRAINTS = ("total", "individual")  # the norm constraint: joint (the paper's) or per group
+INDIVIDUAL_GROUPINGS = ("layer", "filter")  # the groups of the individual constraint
 
 
 def joint_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -110,16 +109,6 @@ class SphereSGD(torch.optim.Optimizer):
             p.mul_((radius / _filter_norms(p)).view(-1, *([1] * (p.dim() - 1))))
         else:
             p.mul_(radius / torch.linalg.vector_norm(p))
-
-
-def make_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer of a run: :class:`SphereSGD` on the SI tensors (sphere mode), or
-    ``torch.optim.SGD(lr, weight_decay, momentum)`` on every trainable parameter (sgd mode)."""
-    if config.is_sphere:
-        return SphereSGD(si_parameters(model), config.elr, config.constraint, config.grouping)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
 
 
 def euclidean_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -13,9 +13,9 @@ from typing import Any
 from . import chapters, presets
 from .config import STORE_FORMAT, RunConfig
 from .data import DATASET_INFO
-from .engine import RunResult, load
+from .engine import load
 from .regimes import classify
-from .store import RunStore
+from .store import RunResult, RunStore
 from .sweep import Executor, connected, execute
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .engine import RunResult
+    from .store import RunResult
 
 REGIME_NAMES = {1: "convergence", 2: "chaotic equilibrium", 3: "divergence"}
 

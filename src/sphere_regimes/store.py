@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 
 from . import paths
+from ._version import __version__
 from .config import STORE_FORMAT, RunConfig
 
 STATUSES = ("running", "done", "diverged", "failed")
@@ -76,6 +77,20 @@ class RunStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": STORE_FORMAT, **self.__dict__}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run as the store holds it: its configuration, status and metric table."""
+
+    config: RunConfig
+    status: RunStatus
+    metrics: pd.DataFrame  # indexed by epoch, 0 = the initial point
+
+    @property
+    def final(self) -> pd.Series:
+        """The last epoch's row with every full metric (the last evaluated one)."""
+        return self.metrics.dropna(subset=["train_loss"]).iloc[-1]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -129,8 +144,7 @@ def machine_id() -> str:
 
 
 def package_version() -> str:
-    from . import __version__
-
+    """The package's version (:mod:`._version`, the one source that ``pyproject.toml`` reads too)."""
     return __version__
 
 

@@ -34,10 +34,10 @@ import torch
 from . import chapters, paths, presets
 from .config import RunConfig
 from .data import DATASET_INFO, DataNotFoundError
-from .engine import RunResult, load, run
+from .engine import load, run
 from .presets import PresetError
 from .regimes import classify
-from .store import RunStore, machine_id
+from .store import RunResult, RunStore, machine_id
 
 ABSOLUTE_FLOOR = 1e-7
 """Absolute tolerance added to ``rtol * |stored|`` (metrics that are zero up to float noise)."""

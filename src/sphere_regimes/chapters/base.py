@@ -25,8 +25,8 @@ from typing import Any, ClassVar, TypeVar
 from .. import presets
 from ..config import RunConfig
 from ..data import DATASET_INFO
-from ..engine import RunResult, load
-from ..store import RunStore
+from ..engine import load
+from ..store import RunResult, RunStore
 from ..table import Table
 
 P = TypeVar("P", bound="Params")

@@ -19,8 +19,7 @@ from .. import conventional, presets, regimes
 from ..claims import Claim, ClaimSpec, claims_table, count_margin, count_verdict, spread
 from ..config import RunConfig
 from ..data import DATASET_INFO, load_raw
-from ..engine import RunResult
-from ..store import RunStore
+from ..store import RunResult, RunStore
 from ..table import Table
 from . import three_regimes
 from .base import Findings, core_hours, data_description, load_results

@@ -11,14 +11,24 @@ import pandas as pd
 import torch
 
 from .. import presets, regimes
-from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, monotone_claim,
-                      ratio_margin, steps_in_direction, verdict_counts)
+from ..claims import (
+    Claim,
+    ClaimSpec,
+    Verdict,
+    claims_table,
+    count_margin,
+    count_verdict,
+    monotone_claim,
+    ratio_margin,
+    steps_in_direction,
+    verdict_counts,
+)
 from ..config import RunConfig
 from ..data import DATASET_INFO
-from ..engine import RunResult, load
+from ..engine import load
 from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
-from ..store import RunStore
+from ..store import RunResult, RunStore
 from ..table import Table
 from .base import Findings, core_hours, data_description, load_results
 from .base import Params as _Params
