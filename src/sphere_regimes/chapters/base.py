@@ -78,6 +78,27 @@ class Params:
         return {name: _as_list(value) for name, value in dataclasses.asdict(self).items()}
 
 
+@dataclass(frozen=True)
+class NetworkParams(Params):
+    """The network, data and metric schedule that the chapters on real data share."""
+
+    dataset: str = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100
+    train_size: int = 10000  # first N training images (0: all of them)
+    width: int = 8  # ConvNetSI width: channels of the first conv layer
+    batch_size: int = 128  # images per step
+    epochs: int = 150  # epochs per run
+    dense_metric_epochs: int = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
+    metric_every: int = 5  # ... then every this many epochs
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASET_INFO:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASET_INFO)}")
+
+    @property
+    def num_classes(self) -> int:
+        return DATASET_INFO[self.dataset].num_classes
+
+
 def _as_list(value: Any) -> Any:
     return [_as_list(v) for v in value] if isinstance(value, (tuple, list)) else value
 

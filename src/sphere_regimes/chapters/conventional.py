@@ -18,12 +18,12 @@ import pandas as pd
 from .. import conventional, presets, regimes
 from ..claims import Claim, ClaimSpec, claims_table, count_margin, count_verdict, spread
 from ..config import RunConfig
-from ..data import DATASET_INFO, load_raw
+from ..data import load_raw
 from ..store import RunResult, RunStore
 from ..table import Table
 from . import three_regimes
 from .base import Findings, core_hours, data_description, load_results
-from .base import Params as _Params
+from .base import NetworkParams
 
 NOTEBOOK = "03_conventional_training"
 LEVEL_FACTOR = 2.0
@@ -35,29 +35,14 @@ SAME_NETWORK = ("dataset", "train_size", "width", "batch_size")
 
 
 @dataclass(frozen=True)
-class Params(_Params):
+class Params(NetworkParams):
     notebook = NOTEBOOK
-    dataset: str = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100 (as in the three-regimes chapter)
-    train_size: int = 10000  # first N training images (0: all of them)
-    width: int = 8  # ConvNetSI width: channels of the first conv layer
-    batch_size: int = 128  # images per step
-    epochs: int = 150  # epochs per run
-    dense_metric_epochs: int = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
-    metric_every: int = 5  # ... then every this many epochs
     lrs: tuple[float, ...] = (0.1, 0.3, 1.0)  # SGD learning rates of the grid
     weight_decays: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # weight decays of the grid (lambda: the step adds -lr * lambda * w)
     momentum: float = 0.0  # heavy-ball momentum of SGD
     af_pairs: tuple[tuple[float, float], ...] = ((0.1, 1e-3), (1.0, 1e-2))  # [lr, weight decay] pairs also trained with convnet_af
     seeds: tuple[int, ...] = (0,)  # init seeds (the frozen last layer is shared by all runs)
     tolerance: float = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
-
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASET_INFO:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASET_INFO)}")
-
-    @property
-    def num_classes(self) -> int:
-        return DATASET_INFO[self.dataset].num_classes
 
     def sphere(self) -> three_regimes.Params:
         """The three-regimes chapter's parameters under the same preset; its network and data must be this

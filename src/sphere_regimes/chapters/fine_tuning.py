@@ -11,27 +11,12 @@ import numpy as np
 import pandas as pd
 
 from .. import presets, regimes
-from ..claims import (
-    Claim,
-    ClaimSpec,
-    Verdict,
-    claims_table,
-    count_margin,
-    count_verdict,
-    spread,
-)
+from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, spread)
 from ..config import RunConfig
 from ..engine import load
 from ..store import RunResult, RunStore
 from . import three_regimes
-from .base import (
-    Findings,
-    MissingRunsError,
-    Table,
-    core_hours,
-    data_description,
-    load_results,
-)
+from .base import (Findings, MissingRunsError, Table, core_hours, data_description, load_results)
 from .base import Params as _Params
 
 NOTEBOOK = "04_fine_tuning"

@@ -11,41 +11,23 @@ import pandas as pd
 import torch
 
 from .. import presets, regimes
-from ..claims import (
-    Claim,
-    ClaimSpec,
-    Verdict,
-    claims_table,
-    count_margin,
-    count_verdict,
-    monotone_claim,
-    ratio_margin,
-    steps_in_direction,
-    verdict_counts,
-)
+from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, monotone_claim,
+                      ratio_margin, steps_in_direction, verdict_counts)
 from ..config import RunConfig
-from ..data import DATASET_INFO
 from ..engine import load
 from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
 from ..store import RunResult, RunStore
 from ..table import Table
 from .base import Findings, core_hours, data_description, load_results
-from .base import Params as _Params
+from .base import NetworkParams
 
 NOTEBOOK = "02_three_regimes"
 
 
 @dataclass(frozen=True)
-class Params(_Params):
+class Params(NetworkParams):
     notebook = NOTEBOOK
-    dataset: str = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100
-    train_size: int = 10000  # first N training images (0: all of them)
-    width: int = 8  # ConvNetSI width: channels of the first conv layer
-    batch_size: int = 128  # images per step
-    epochs: int = 150  # epochs per run
-    dense_metric_epochs: int = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
-    metric_every: int = 5  # ... then every this many epochs
     sharpness_every: int = 10  # Hutchinson sharpness every this many epochs (0: never)
     elrs: tuple[float, ...] = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)  # effective learning rates of the grid
     seeds: tuple[int, ...] = (0, 1, 2)  # init seeds (the last layer is shared by all runs)
@@ -56,18 +38,13 @@ class Params(_Params):
     pilot_epochs: int = 2  # appendix: epochs of each pilot run (full metrics every epoch)
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASET_INFO:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASET_INFO)}")
+        super().__post_init__()
         if not self.elrs or not self.seeds:
             raise ValueError("elrs and seeds must not be empty")
         outside = sorted(set(self.individual_elrs) - set(self.elrs))
         if outside:
             raise ValueError(f"individual_elrs {outside} are not in the grid elrs {list(self.elrs)}: each individual-"
                              "constraint run is compared with the total-constraint run of the same ELR")
-
-    @property
-    def num_classes(self) -> int:
-        return DATASET_INFO[self.dataset].num_classes
 
 
 def base_config(params: Params, **changes) -> RunConfig:

@@ -15,16 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import toy
-from ..claims import (
-    Claim,
-    ClaimSpec,
-    Verdict,
-    claims_table,
-    count_margin,
-    count_verdict,
-    ratio_margin,
-    spread,
-)
+from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, ratio_margin, spread)
 from ..store import RunStore
 from ..table import Table
 from .base import Findings
