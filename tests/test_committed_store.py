@@ -13,15 +13,6 @@ from sphere_regimes.store import RunStore
 COMMITTED = RunStore(paths.REPO_ROOT / "results")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def committed_store_env():
-    """The cpu preset's plans read results/ (its boundary search plans from the stored grid), whatever
-    store another test module (nbval's smoke store) left in SPHERE_REGIMES_RESULTS."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SPHERE_REGIMES_RESULTS", str(COMMITTED.root))
-        yield
-
-
 def _committed_runs(chapter: str) -> list:
     """Every run the cpu preset plans for ``chapter``, from results/ (all of them must be there)."""
     configs = chapters.planned_runs("cpu", store=COMMITTED)[chapter]

@@ -119,6 +119,7 @@ def test_equal_lr_wd_runs_are_grouped_per_model():
     assert spread.iloc[0]["ratio"] == pytest.approx(1.5, rel=0.01)
 
 
+@pytest.mark.slow
 def test_a_real_sgd_run_reaches_the_theory_angular_update(tiny_config, store):
     """lr x wd = 0.1: the first step inflates the norm several-fold, the decay sheds it within about 5 epochs of 4
     steps, and the angular update then fluctuates around sqrt(2 lr wd) = 0.45 rad. The theory fixes the mean

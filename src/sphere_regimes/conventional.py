@@ -13,7 +13,7 @@ learning rate ``lr wd`` (Li, Lyu & Arora 2020): the run trains on the sphere at 
 the regime of that ELR. Far above the equilibrium the squared norm shrinks as ``(1 - lr wd)^{2t}``, so
 the equilibrium is reached after about ``ln(||w_0||^2 / ||w_eq||^2) / (2 lr wd)`` steps.
 
-The functions read a run's metric table (:attr:`sphere_regimes.engine.RunResult.metrics`, one row
+The functions read a run's metric table (:attr:`sphere_regimes.store.RunResult.metrics`, one row
 per epoch): ``angle_step_rad`` (mean angular update per step of the epoch), ``elr``, ``si_norm``, and
 the full metrics on their schedule.
 """
