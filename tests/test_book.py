@@ -76,12 +76,13 @@ def test_the_table_of_contents_keeps_only_the_chapters_a_preset_executes():
 
 
 def test_chapters_name_their_data_and_add_up_training_time(tmp_path, tiny_config):
-    from sphere_regimes import report, run
+    from sphere_regimes import run
+    from sphere_regimes.chapters.base import core_hours, data_description
     from sphere_regimes.store import RunStore
 
-    assert report.data_description("fashion_mnist", 10000) == "the first 10000 training images of Fashion-MNIST"
-    assert report.data_description("fashion_mnist", None) == "all of Fashion-MNIST"
+    assert data_description("fashion_mnist", 10000) == "the first 10000 training images of Fashion-MNIST"
+    assert data_description("fashion_mnist", None) == "all of Fashion-MNIST"
     store = RunStore(tmp_path)
     results = [run(tiny_config, store), run(tiny_config.replace(seed=1), store)]
-    assert report.core_hours(results, store) == pytest.approx(
+    assert core_hours(results, store) == pytest.approx(
         sum(store.timing(r.config)["wall_seconds"] for r in results) / 3600)

@@ -137,9 +137,9 @@ def test_processes_asking_for_overlapping_runs_compute_each_once_and_read_only_w
     ("{epochs: 0}", "epochs must be a positive integer, got 0"),
     ("{epochs: -3}", "epochs must be a positive integer, got -3"),
     ("{dataset: mnist}", "unknown dataset 'mnist'; choose one of"),
-    ("{epochs: '3'}", "parameter 'epochs' must be int like its default 150, got str '3'"),
-    ("{elrs: 0.01}", "parameter 'elrs' must be list"),
-    ("{epoch: 3}", r"unknown parameter(s) ['epoch']; the notebook declares"),
+    ("{epochs: '3'}", "parameter 'epochs' must be int, got str '3'"),
+    ("{elrs: 0.01}", "parameter 'elrs' must be a list"),
+    ("{epoch: 3}", r"unknown parameter(s) ['epoch']; the chapter declares"),
 ])
 def test_a_bad_preset_value_is_a_one_line_error_naming_the_preset_file(tmp_path, monkeypatch, capsys,
                                                                        parameters, message):
@@ -280,10 +280,10 @@ def test_a_preset_that_does_not_match_the_store_computes_its_own_runs_without_mi
     """The store holds preset "tiny"; a notebook with another preset's parameters finds none of its
     runs (a clear error), the sweep computes them beside the others, which stay untouched, and a
     longer preset extends the shared runs without changing what the shorter one reads."""
-    presets = paths.PRESETS_DIR
-    text = (presets / "tiny.yaml").read_text()
-    (presets / "wide.yaml").write_text(text.replace("width: 2", "width: 3"))
-    (presets / "long.yaml").write_text(text.replace("    epochs: 3", "    epochs: 4"))
+    folder = paths.PRESETS_DIR
+    text = (folder / "tiny.yaml").read_text()
+    (folder / "wide.yaml").write_text(text.replace("width: 2", "width: 3"))
+    (folder / "long.yaml").write_text(text.replace("    epochs: 3", "    epochs: 4"))
     store = presets.preset_store(tiny_preset)
     assert plans.compute(tiny_preset) == []
     tiny = _load(tiny_preset)

@@ -148,7 +148,8 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _finite(name: str, value: Any, *, positive: bool) -> None:
+def check_finite(name: str, value: Any, *, positive: bool) -> None:
+    """A ``ValueError`` naming ``name`` unless ``value`` is a finite number, > 0 (``positive``) or >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
@@ -189,11 +190,11 @@ def _validate(config: RunConfig) -> None:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if not isinstance(config.augment, bool):
         raise ValueError(f"augment must be True or False, got {config.augment!r}")
-    _finite("head_norm", config.head_norm, positive=True)
+    check_finite("head_norm", config.head_norm, positive=True)
     if config.is_sphere:
         if config.elr is None:
             raise ValueError("optimizer 'sphere' needs elr (effective learning rate > 0)")
-        _finite("elr", config.elr, positive=True)
+        check_finite("elr", config.elr, positive=True)
         if config.lr is not None or config.weight_decay != 0 or config.momentum != 0:
             raise ValueError("optimizer 'sphere' takes elr only: leave lr, weight_decay and momentum unset "
                              "(no momentum or weight decay on the sphere, paper §4)")
@@ -203,9 +204,9 @@ def _validate(config: RunConfig) -> None:
     else:
         if config.lr is None:
             raise ValueError("optimizer 'sgd' needs lr (learning rate > 0)")
-        _finite("lr", config.lr, positive=True)
-        _finite("weight_decay", config.weight_decay, positive=False)
-        _finite("momentum", config.momentum, positive=False)
+        check_finite("lr", config.lr, positive=True)
+        check_finite("weight_decay", config.weight_decay, positive=False)
+        check_finite("momentum", config.momentum, positive=False)
         if config.momentum >= 1:
             raise ValueError(f"momentum must be < 1, got {config.momentum!r}")
         if config.elr is not None:

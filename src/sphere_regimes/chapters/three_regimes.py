@@ -13,7 +13,7 @@ import torch
 from .. import presets, regimes
 from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, monotone_claim,
                       ratio_margin, steps_in_direction, verdict_counts)
-from ..config import RunConfig
+from ..config import RunConfig, check_finite
 from ..engine import load
 from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
@@ -41,6 +41,8 @@ class Params(NetworkParams):
         super().__post_init__()
         if not self.elrs or not self.seeds:
             raise ValueError("elrs and seeds must not be empty")
+        for elr in self.elrs + self.individual_elrs:
+            check_finite("elr", elr, positive=True)
         outside = sorted(set(self.individual_elrs) - set(self.elrs))
         if outside:
             raise ValueError(f"individual_elrs {outside} are not in the grid elrs {list(self.elrs)}: each individual-"
