@@ -13,7 +13,8 @@ one of four kinds of moments, taken in turn:
 
 The child kills itself at the named moments through wrappers that it installs around the
 library's functions (the library has no crash hooks); k is drawn between 1 and a third of the
-count of such events in an uninterrupted sweep. After each kill the sweep is started again. When
+count of such events in an uninterrupted sweep. ``--compute-dtype bfloat16`` sweeps the same runs
+computing in bfloat16 (:class:`~sphere_regimes.config.RunConfig` ``compute_dtype``). After each kill the sweep is started again. When
 a sweep completes, its store must equal the uninterrupted sweep's bit for bit (``config.json``,
 ``metrics.csv``, ``status.json`` with the metrics checksum, ``resume.pt``), every run must read
 back as ended, and no temporary file or held lock may be left. Then a fresh store is swept and
@@ -22,7 +23,7 @@ killed, until the asked number of kills is reached.
 Run by hand (prints each kill, then the kills survived and the time taken; exit status 1 on any
 difference)::
 
-    python tests/crash_sweep.py --kills 20
+    python tests/crash_sweep.py --kills 20 [--compute-dtype bfloat16]
 
 ``tests/test_reliability.py`` runs it with a few kills.
 """
@@ -125,9 +126,23 @@ def _arm(hit: Callable[[str], bool], fraction: float) -> None:
     store.open = open_for_store  # shadows the builtin inside sphere_regimes.store only
 
 
-def child(point: str, k: int, fraction: float, counts_path: str | None) -> int:
-    """Sweep the preset (named by the environment) with one thread; die at the k-th ``point``
-    event, or write the count of every kind of event to ``counts_path`` when the sweep ends."""
+def _plan_in(compute_dtype: str) -> None:
+    """Make every planned run compute in ``compute_dtype`` (the preset's chapter has no such parameter)."""
+    from sphere_regimes import chapters
+
+    planned_runs = chapters.planned_runs
+
+    def planned_in_dtype(*args: Any, **kwargs: Any) -> dict[str, list[Any]]:
+        return {name: [c.replace(compute_dtype=compute_dtype) for c in configs]
+                for name, configs in planned_runs(*args, **kwargs).items()}
+
+    chapters.planned_runs = planned_in_dtype
+
+
+def child(point: str, k: int, fraction: float, counts_path: str | None, compute_dtype: str) -> int:
+    """Sweep the preset (named by the environment) with one thread, computing in ``compute_dtype``;
+    die at the k-th ``point`` event, or write the count of every kind of event to ``counts_path``
+    when the sweep ends."""
     import torch
 
     torch.set_num_threads(1)
@@ -138,6 +153,7 @@ def child(point: str, k: int, fraction: float, counts_path: str | None) -> int:
         return kind == point and counts[kind] == k
 
     _arm(hit, fraction)
+    _plan_in(compute_dtype)
     from sphere_regimes.cli import main
 
     status = main(["sweep", PRESET, "--workers", "1"])
@@ -157,6 +173,7 @@ class Report:
 
 
 def _start(workdir: Path, store: Path, args: list[str]) -> subprocess.Popen:
+    """The child sweeping into ``store``; ``args``: point, k, fraction, counts path, compute dtype."""
     env = {**os.environ, "SPHERE_REGIMES_PRESETS": str(workdir / "presets"), "SPHERE_REGIMES_RESULTS": str(store)}
     with open(workdir / "child.log", "ab") as log:
         return subprocess.Popen([sys.executable, __file__, "child", *args], env=env, stdout=log, stderr=log,
@@ -172,11 +189,11 @@ def _finish(process: subprocess.Popen, delay: float | None = None) -> int:
         return process.wait()
 
 
-def _reference(workdir: Path) -> tuple[dict[str, int], float]:
+def _reference(workdir: Path, compute_dtype: str) -> tuple[dict[str, int], float]:
     """Sweep into ``workdir/reference`` without a kill; the count of each kind of event and the time."""
     counts_path = workdir / "counts.json"
     start = time.perf_counter()
-    status = _finish(_start(workdir, workdir / "reference", ["none", "0", "0", str(counts_path)]))
+    status = _finish(_start(workdir, workdir / "reference", ["none", "0", "0", str(counts_path), compute_dtype]))
     if status != 0:
         raise RuntimeError(f"the uninterrupted sweep failed (exit status {status}); see {workdir / 'child.log'}")
     return json.loads(counts_path.read_text()), time.perf_counter() - start
@@ -207,12 +224,13 @@ def compare(store: Path, reference: Path) -> list[str]:
 
 
 def crash_sweep(workdir: Path, kills: int, seed: int = 0,
-                log: Callable[[str], None] = functools.partial(print, flush=True)) -> Report:
+                log: Callable[[str], None] = functools.partial(print, flush=True),
+                compute_dtype: str = "float32") -> Report:
     """Kill sweeps ``kills`` times in all (kinds of moment in turn), resuming each until it completes,
-    and compare every completed store with an uninterrupted sweep."""
+    and compare every completed store with an uninterrupted sweep (all computing in ``compute_dtype``)."""
     (workdir / "presets").mkdir(parents=True)
     (workdir / "presets" / f"{PRESET}.yaml").write_text(PRESET_YAML)
-    counts, reference_seconds = _reference(workdir)
+    counts, reference_seconds = _reference(workdir, compute_dtype)
     report = Report(reference_seconds=reference_seconds)
     log(f"uninterrupted sweep: {reference_seconds:.1f} s, events {dict(counts)}")
     rng = random.Random(seed)
@@ -224,7 +242,7 @@ def crash_sweep(workdir: Path, kills: int, seed: int = 0,
             k = rng.randint(1, max(1, counts.get(point, 0) // 3))
             fraction = rng.random()
             delay = rng.uniform(0, reference_seconds) if point == "time" else None
-            status = _finish(_start(workdir, store, [point, str(k), str(fraction), ""]), delay)
+            status = _finish(_start(workdir, store, [point, str(k), str(fraction), "", compute_dtype]), delay)
             if status == 0:
                 break
             if status != -signal.SIGKILL:
@@ -238,17 +256,21 @@ def crash_sweep(workdir: Path, kills: int, seed: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sphere_regimes.config import COMPUTE_DTYPES
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs in all (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--workdir", help="scratch folder (default: a temporary one, removed at the end)")
+    parser.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, default="float32",
+                        help="precision of the runs' passes (default float32)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.workdir:
-        report = crash_sweep(Path(args.workdir), args.kills, args.seed)
+        report = crash_sweep(Path(args.workdir), args.kills, args.seed, compute_dtype=args.compute_dtype)
     else:
         with tempfile.TemporaryDirectory(prefix="crash-sweep-") as scratch:
-            report = crash_sweep(Path(scratch), args.kills, args.seed)
+            report = crash_sweep(Path(scratch), args.kills, args.seed, compute_dtype=args.compute_dtype)
     seconds = time.perf_counter() - start
     total = sum(report.kills.values())
     for problem in report.problems:
@@ -263,6 +285,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "child":
-        point, k, fraction, counts_path = sys.argv[2:6]
-        sys.exit(child(point, int(k), float(fraction), counts_path or None))
+        point, k, fraction, counts_path, compute_dtype = sys.argv[2:7]
+        sys.exit(child(point, int(k), float(fraction), counts_path or None, compute_dtype))
     sys.exit(main())

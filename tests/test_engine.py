@@ -90,9 +90,13 @@ def test_extending_a_run_equals_running_it_long(tiny_config, tmp_path):
     assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
 
 
-def test_failure_is_recorded_and_the_rerun_resumes_bit_identically(tiny_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("changes", [{}, {"compute_dtype": "bfloat16", "sharpness_every": 1, "sharpness_images": 256}],
+                         ids=["float32", "bfloat16-with-sharpness"])
+def test_failure_is_recorded_and_the_rerun_resumes_bit_identically(tiny_config, tmp_path, monkeypatch, changes):
+    """Interrupted in epoch 2 (after epoch 1's checkpoint) and resumed: the files equal a run straight
+    through, in float32 and in bfloat16 (every pass under autocast, sharpness included)."""
     torch.set_num_threads(1)
-    config = tiny_config.replace(epochs=3)
+    config = tiny_config.replace(epochs=3, **changes)
     clean, crashed = RunStore(tmp_path / "clean"), RunStore(tmp_path / "crashed")
     run(config, clean)
     original = engine._Trainer._train_epoch

@@ -47,6 +47,17 @@ def test_a_sweep_killed_at_every_kind_of_moment_ends_as_if_never_killed(tmp_path
     assert set(report.kills) == set(crash_sweep.POINTS)
 
 
+@pytest.mark.slow
+def test_a_bfloat16_sweep_killed_at_every_kind_of_moment_ends_as_if_never_killed(tmp_path, fashion_mnist):
+    """The same in bfloat16 (``RunConfig.compute_dtype``): autocast keeps the resume bit-identical."""
+    report = crash_sweep.crash_sweep(tmp_path, kills=len(crash_sweep.POINTS), seed=7, log=lambda line: None,
+                                     compute_dtype="bfloat16")
+    assert report.problems == []
+    assert set(report.kills) == set(crash_sweep.POINTS)
+    configs = [json.loads(p.read_text())["config"] for p in (tmp_path / "reference").glob("*/config.json")]
+    assert configs and all(c["compute_dtype"] == "bfloat16" for c in configs)
+
+
 # -- concurrency ----------------------------------------------------------------------------------
 
 _WAIT_FOR_GO = """

@@ -274,6 +274,7 @@ _NOT_BATCHABLE = {
     "constraint": ("total", "the batched engine implements the total norm constraint only"),
     "init_from": (None, "the batched engine starts from the configs' own initial point (no init_from)"),
     "sharpness_every": (0, "the batched engine does not compute sharpness (sharpness_every 0)"),
+    "compute_dtype": ("float32", "the batched engine computes in float32 only (compute_dtype 'float32')"),
 }
 
 

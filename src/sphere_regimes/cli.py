@@ -22,7 +22,7 @@ from collections import Counter
 import torch
 
 from . import chapters, paths, plans, presets, sweep
-from .config import DATASETS, MODELS, RunConfig
+from .config import COMPUTE_DTYPES, DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, resolve_device, run
 from .presets import PresetError
@@ -60,8 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = _run_config(args)
     store = _run_store(args)
-    print(f"{config.label()} (run {config.run_id}), {config.epochs} epochs on {resolve_device(config.device)}, "
-          f"store {store.root}", flush=True)
+    device = resolve_device(config.device, config.compute_dtype)
+    print(f"{config.label()} (run {config.run_id}), {config.epochs} epochs on {device}, store {store.root}", flush=True)
     result = run(config, store)
     status = result.status
     if status.status == "diverged":
@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
 
 _RUN_FIELDS = ("dataset", "model", "width", "depth", "constraint", "grouping", "weight_decay", "momentum", "batch_size",
                "epochs", "seed", "augment", "dense_metric_epochs", "metric_every", "sharpness_every", "device",
-               "checkpoint_every")
+               "checkpoint_every", "compute_dtype")
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -273,6 +273,9 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     schedule.add_argument("--sharpness-every", type=int, metavar="N", help="Hutchinson sharpness every N epochs (default 0: never)")
     execution = one.add_argument_group("execution")
     execution.add_argument("--device", help="auto (default: CUDA if present), cpu, cuda, cuda:1, ...")
+    execution.add_argument("--compute-dtype", choices=COMPUTE_DTYPES,
+                           help="precision of the forward/backward passes: float32 (default) or bfloat16 "
+                                "(autocast; weights, optimizer step and metric sums stay float32)")
     execution.add_argument("--checkpoint-every", type=int, metavar="N", help="resume checkpoint every N epochs (default 1)")
     execution.add_argument("--threads", type=int, metavar="N", default=0, help="torch threads (default: torch's choice)")
     execution.add_argument("--results", help="result store folder (default: the preset's store with --preset, "

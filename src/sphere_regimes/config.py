@@ -27,6 +27,7 @@ DATASETS = ("fashion_mnist", "cifar10", "cifar100")
 MODELS = ("convnet_si", "convnet_af", "resnet18_si", "resnet18_af")
 OPTIMIZERS = ("sphere", "sgd")
 DTYPES = ("float32", "float64")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def _hashed(default: Any, policy: str = "always") -> Any:
@@ -42,6 +43,18 @@ class RunConfig:
     (``optimizer="sgd"``): plain SGD over the full space with ``lr``, ``weight_decay`` and
     ``momentum`` (paper §6, conventional training). Fine-tuning: ``init_from`` names a finished
     run of the same network whose final weights (and BN statistics) are this run's initial point.
+
+    Precision: ``dtype`` is the weights' dtype (and the data's). ``compute_dtype="float32"`` (the
+    default) computes every pass in ``dtype``. ``compute_dtype="bfloat16"`` (float32 weights only)
+    runs under ``torch.autocast(device_type, dtype=torch.bfloat16)`` exactly these passes: the
+    forward pass of each training step (its backward follows the forward's precision), the forward
+    of the train-mode metric pass and its backward for the effective gradient, the forward of the
+    test pass, and the forward with its first and second backward of the Hutchinson sharpness
+    probes. Autocast puts the convolutions and the linear head in bfloat16 (BatchNorm, ReLU and
+    max-pool then see bfloat16 activations); the logits are cast to float32 before the loss. The
+    weights, their gradients, the optimizer step, the sphere projection and every metric reduction
+    (loss sums, error counts, norms, angles, cosines, effective gradient, sharpness sums) stay in
+    float32 or float64. The batched engine (:mod:`.batched`) computes in float32 only.
     """
 
     dataset: str = _hashed("fashion_mnist")
@@ -68,6 +81,7 @@ class RunConfig:
     sharpness_every: int = _hashed(0, "if_not_default")  # Hutchinson sharpness every this many epochs; 0 = never
     sharpness_images: int = _hashed(1024, "if_not_default")  # ... on the first this many training images
     sharpness_probes: int = _hashed(2, "if_not_default")  # ... with this many Rademacher probes per minibatch
+    compute_dtype: str = _hashed("float32", "if_not_default")  # precision of the passes, see below
     epochs: int = _hashed(1, policy="never")
     device: str = _hashed("auto", policy="never")  # "auto", "cpu", "cuda", "cuda:1", ...
     checkpoint_every: int = _hashed(1, policy="never")  # resume checkpoint period, epochs
@@ -133,7 +147,8 @@ class RunConfig:
             core = f"ELR {self.elr:g} ({self.constraint})"
         else:
             core = f"SGD lr {self.lr:g} wd {self.weight_decay:g} mom {self.momentum:g}"
-        return f"{self.model}-{self.width} {self.dataset} {core} seed {self.seed}"
+        precision = " bf16" if self.compute_dtype == "bfloat16" else ""
+        return f"{self.model}-{self.width} {self.dataset} {core} seed {self.seed}{precision}"
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -166,6 +181,10 @@ def _validate(config: RunConfig) -> None:
     _choice("constraint", config.constraint, CONSTRAINTS)
     _choice("grouping", config.grouping, INDIVIDUAL_GROUPINGS)
     _choice("dtype", config.dtype, DTYPES)
+    _choice("compute_dtype", config.compute_dtype, COMPUTE_DTYPES)
+    if config.compute_dtype == "bfloat16" and config.dtype != "float32":
+        raise ValueError(f"compute_dtype 'bfloat16' needs float32 weights (dtype 'float32'), got dtype {config.dtype!r}: "
+                         "autocast computes in bfloat16 from float32 weights")
     _positive_int("train_size", config.train_size, allow_none=True)
     _positive_int("width", config.width)
     _positive_int("depth", config.depth)

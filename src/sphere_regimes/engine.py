@@ -38,14 +38,24 @@ class RunFailedError(RuntimeError):
     """A run stopped on an error; its status in the store is ``failed`` with the message."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU."""
+def resolve_device(name: str, compute_dtype: str = "float32") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU; a ``ValueError`` for a CUDA GPU that cannot
+    compute in ``compute_dtype`` (bfloat16 needs ``torch.cuda.is_bf16_supported()``)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device; use device='auto' or 'cpu'")
+    if compute_dtype == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"compute_dtype 'bfloat16' asked for, but {torch.cuda.get_device_name(device)} does not "
+                         "support bfloat16; use compute_dtype 'float32'")
     return device
+
+
+def autocast_dtype(config: RunConfig) -> torch.dtype | None:
+    """The dtype the passes of ``config`` run in under autocast, ``None`` for none (the weights' dtype)."""
+    return None if config.compute_dtype == "float32" else getattr(torch, config.compute_dtype)
 
 
 def show_progress() -> bool:
@@ -122,7 +132,8 @@ class _Trainer:
     def __init__(self, config: RunConfig, store: RunStore) -> None:
         self.config = config
         self.store = store
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device, config.compute_dtype)
+        self.compute_dtype = autocast_dtype(config)
         dtype = getattr(torch, config.dtype)
         raw = load_raw(config.dataset)
         self.data = DeviceData(raw, self.device, dtype, config.train_size, config.augment)
@@ -223,7 +234,7 @@ class _Trainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         wrong = torch.zeros((), dtype=torch.int64, device=self.device)
         for x, y in self.data.train_batches(epoch, config.seed, config.batch_size):
-            logits = self.model(x)
+            logits = metrics.forward(self.model, x, self.compute_dtype)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -269,8 +280,8 @@ class _Trainer:
         full = {"train_loss": nan, "train_error": nan, "effective_grad_norm": nan, "test_loss": nan,
                 "test_error": nan}
         if config.has_full_metrics(epoch):
-            train = metrics.train_mode_pass(self.model, self.data, self.si_list, config.batch_size)
-            test = metrics.evaluate(self.model, self.data, "test", config.batch_size)
+            train = metrics.train_mode_pass(self.model, self.data, self.si_list, config.batch_size, self.compute_dtype)
+            test = metrics.evaluate(self.model, self.data, "test", config.batch_size, self.compute_dtype)
             full = {"train_loss": train.train_loss, "train_error": train.train_error,
                     "effective_grad_norm": train.effective_grad_norm, "test_loss": test.loss,
                     "test_error": test.error}
@@ -289,7 +300,7 @@ class _Trainer:
             return {"sharpness": float("nan"), **{f"sharpness/{_short(name)}": float("nan") for name in self.si}}
         estimate = metrics.hutchinson_sharpness(
             self.model, self.data, self.si, config.batch_size, config.sharpness_images, config.sharpness_probes,
-            epoch_generator(config.seed, epoch, stream=2))
+            epoch_generator(config.seed, epoch, stream=2), self.compute_dtype)
         return {"sharpness": estimate.total,
                 **{f"sharpness/{_short(name)}": value for name, value in estimate.per_layer.items()}}
 

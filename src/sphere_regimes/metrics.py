@@ -40,6 +40,17 @@ class EvalPass:
     error: float
 
 
+def forward(model: nn.Module, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``model(x)``; with ``compute_dtype`` under ``torch.autocast`` (convolutions and linear layers in
+    that dtype, weights untouched), the logits then cast to float32 so that the loss and every reduction
+    taken from them are float32. The backward of the result runs in the forward's precision."""
+    if compute_dtype is None:
+        return model(x)
+    with torch.autocast(x.device.type, dtype=compute_dtype):
+        logits = model(x)
+    return logits.float()
+
+
 def _batchnorm_buffers(model: nn.Module) -> list[torch.Tensor]:
     return [b for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for b in m.buffers()]
 
@@ -60,7 +71,7 @@ class preserved_batchnorm_state:  # noqa: N801 - used as a context manager
 
 
 def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torch.Tensor],
-                    batch_size: int) -> TrainModePass:
+                    batch_size: int, compute_dtype: torch.dtype | None = None) -> TrainModePass:
     """Train loss, train error and mean effective gradient norm at the current weights.
 
     One fused pass over the un-augmented training set in train mode: for each minibatch B the
@@ -77,7 +88,7 @@ def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torc
     batches = 0
     with preserved_batchnorm_state(model):
         for x, y in data.eval_batches("train", batch_size):
-            logits = model(x)
+            logits = forward(model, x, compute_dtype)
             loss = F.cross_entropy(logits, y)
             grads = torch.autograd.grad(loss, si_params)
             grad_norm_sum += joint_norm(grads).double()
@@ -98,7 +109,8 @@ class Sharpness:
 
 
 def hutchinson_sharpness(model: nn.Module, data: DeviceData, si_params: Mapping[str, torch.Tensor],
-                         batch_size: int, n_images: int, probes: int, generator: torch.Generator) -> Sharpness:
+                         batch_size: int, n_images: int, probes: int, generator: torch.Generator,
+                         compute_dtype: torch.dtype | None = None) -> Sharpness:
     """Hutchinson estimate of the trace of the Hessian on the unit sphere, total and per layer.
 
     For each train-mode minibatch of the first ``n_images`` un-augmented training images and
@@ -116,7 +128,8 @@ def hutchinson_sharpness(model: nn.Module, data: DeviceData, si_params: Mapping[
     model.train()
     with preserved_batchnorm_state(model):
         for x, y in data.eval_batches("train", batch_size, limit=n_images):
-            grads = torch.autograd.grad(F.cross_entropy(model(x), y), tensors, create_graph=True)
+            grads = torch.autograd.grad(F.cross_entropy(forward(model, x, compute_dtype), y), tensors,
+                                        create_graph=True)
             for probe in range(probes):
                 vs = [(torch.randint(0, 2, t.shape, generator=generator) * 2 - 1).to(t) for t in tensors]
                 hvs = torch.autograd.grad(grads, tensors, grad_outputs=vs, retain_graph=probe < probes - 1)
@@ -131,7 +144,8 @@ def hutchinson_sharpness(model: nn.Module, data: DeviceData, si_params: Mapping[
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int) -> EvalPass:
+def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int,
+             compute_dtype: torch.dtype | None = None) -> EvalPass:
     """Mean cross-entropy and error on ``split`` in eval mode (BN running statistics)."""
     was_training = model.training
     model.eval()
@@ -139,7 +153,7 @@ def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int) ->
     wrong = torch.zeros((), dtype=torch.int64, device=data.device)
     count = 0
     for x, y in data.eval_batches(split, batch_size):
-        logits = model(x)
+        logits = forward(model, x, compute_dtype)
         total_loss += F.cross_entropy(logits, y, reduction="sum").double()
         wrong += (logits.argmax(1) != y).sum()
         count += len(y)
