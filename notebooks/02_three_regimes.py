@@ -43,6 +43,7 @@ elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective
 seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)
 bisection_steps = 1  # rounds of geometric bisection of the ELR brackets where the regime changes
 individual_elrs = [5e-3, 1e-1]  # ELRs also trained under the individual (per-layer) norm constraint, first seed
+precision_elrs = []  # ELRs also trained with bfloat16 compute, every seed (validation of bfloat16)
 pilot_widths = [4, 8, 16, 32]  # appendix: widths timed on this chapter's training set
 pilot_train_sizes = [0]  # appendix: training-set sizes timed at this chapter's width (0: all images)
 pilot_epochs = 2  # appendix: epochs of each pilot run (full metrics every epoch)
@@ -56,8 +57,9 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # %% [markdown]
 # ## Figure 1: the three regimes
 #
-# Every run starts from the same point: train loss {glue:text}`initial_loss:.1f` (the frozen last layer has
-# norm 10) and mean effective gradient norm {glue:text}`initial_grad:.0f`. The metrics follow the paper's
+# Every ELR starts from the same initial point of each seed (the first seed's: train loss
+# {glue:text}`initial_loss:.1f`, as the frozen last layer has norm 10, and mean effective gradient norm
+# {glue:text}`initial_grad:.0f`). The metrics follow the paper's
 # definitions: train loss in train mode (BatchNorm batch statistics) on un-augmented data, test error in eval
 # mode, and the mean over minibatches of the gradient norm of the scale-invariant weights times their norm.
 #

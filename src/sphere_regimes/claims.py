@@ -119,7 +119,7 @@ def ratio_margin(value: float, bound: float, below: bool) -> str:
         return f"value {value:.3g}, bound {bound:.3g}"
     factor = bound / value if below else value / bound
     side = "inside" if factor >= 1 else "outside"
-    return f"{value:.3g} against the bound {bound:.3g}: a factor {abs(factor):.2f} {side}"
+    return f"{value:.3g} against the bound {bound:.3g}: a factor {abs(factor):.3g} {side}"
 
 
 def steps_in_direction(values: Sequence[float], rising: bool) -> tuple[int, int]:

@@ -33,6 +33,7 @@ class Params(NetworkParams):
     seeds: tuple[int, ...] = (0, 1, 2)  # init seeds (the last layer is shared by all runs)
     bisection_steps: int = 1  # rounds of geometric bisection of the ELR brackets where the regime changes
     individual_elrs: tuple[float, ...] = (5e-3, 1e-1)  # ELRs also trained under the individual (per-layer) norm constraint, first seed
+    precision_elrs: tuple[float, ...] = ()  # ELRs also trained with bfloat16 compute, every seed (validation of bfloat16)
     pilot_widths: tuple[int, ...] = (4, 8, 16, 32)  # appendix: widths timed on this chapter's training set
     pilot_train_sizes: tuple[int, ...] = (0,)  # appendix: training-set sizes timed at this chapter's width (0: all images)
     pilot_epochs: int = 2  # appendix: epochs of each pilot run (full metrics every epoch)
@@ -41,7 +42,7 @@ class Params(NetworkParams):
         super().__post_init__()
         if not self.elrs or not self.seeds:
             raise ValueError("elrs and seeds must not be empty")
-        for elr in self.elrs + self.individual_elrs:
+        for elr in self.elrs + self.individual_elrs + self.precision_elrs:
             check_finite("elr", elr, positive=True)
         outside = sorted(set(self.individual_elrs) - set(self.elrs))
         if outside:
@@ -70,7 +71,16 @@ def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
     runs (:func:`individual_configs`) and the pilot (:func:`pilot_configs`)."""
     store = store if store is not None else presets.preset_store(params.preset)
     grid = [base_config(params, elr=elr, seed=seed) for seed in params.seeds for elr in params.elrs]
-    return grid + grid_configs(params, bisection_elrs(params, store)) + individual_configs(params) + pilot_configs(params)
+    return (grid + grid_configs(params, bisection_elrs(params, store)) + individual_configs(params) + pilot_configs(params)
+            + precision_configs(params))
+
+
+def precision_configs(params: Params) -> list[RunConfig]:
+    """Every seed at each of ``precision_elrs`` with the passes in bfloat16 (``compute_dtype``), the grid's
+    setting otherwise: the runs that decide whether bfloat16 leaves the regimes unchanged
+    (:func:`precision_agreement`)."""
+    return [base_config(params, elr=elr, seed=seed, compute_dtype="bfloat16")
+            for elr in params.precision_elrs for seed in params.seeds]
 
 
 def pilot_configs(params: Params) -> list[RunConfig]:
@@ -125,6 +135,7 @@ class Runs:
     grid: list[RunResult]  # total constraint: the ELR grid and the boundary search
     individual: list[RunResult]  # individual constraint (:func:`individual_configs`)
     pilot: list[RunResult]  # timing pilot (:func:`pilot_configs`)
+    bfloat16: list[RunResult]  # the grid's setting with bfloat16 passes (:func:`precision_configs`)
 
 
 def runs(params: Params, store: RunStore | None = None) -> Runs:
@@ -133,8 +144,10 @@ def runs(params: Params, store: RunStore | None = None) -> Runs:
     results = load_results(plan(params, store), store, NOTEBOOK, params.preset)
     pilot_ids = {c.run_id for c in pilot_configs(params)}
     main = [r for r in results if r.config.run_id not in pilot_ids]
-    return Runs(grid=[r for r in main if r.config.constraint == "total"],
-                individual=[r for r in main if r.config.constraint == "individual"],
+    float32 = [r for r in main if r.config.compute_dtype == "float32"]
+    return Runs(grid=[r for r in float32 if r.config.constraint == "total"],
+                individual=[r for r in float32 if r.config.constraint == "individual"],
+                bfloat16=[r for r in main if r.config.compute_dtype == "bfloat16"],
                 pilot=[r for r in results if r.config.run_id in pilot_ids])
 
 
@@ -233,6 +246,37 @@ CLAIMS = [
               uses_regime_rule=True),
 ]
 SPECS = {spec.id: spec for spec in CLAIMS}
+
+PRECISION_SUMMARIES = ("train_loss", "best_test_error", "late_test_error", "effective_grad_norm", "angle_epoch_deg",
+                       "cos_to_init")
+"""The per-run summaries of the book that bfloat16 must reproduce (columns of :func:`regimes.run_summary`, with
+``late_test_error`` added by :func:`analyse`)."""
+
+
+def precision_agreement(float32: pd.DataFrame, bfloat16: pd.DataFrame) -> pd.DataFrame:
+    """The rule that decides whether bfloat16 may compute the book's runs, fixed before any bfloat16 run of
+    the ``cpu`` preset existed (issue 16). ``float32`` and ``bfloat16`` are per-run summaries (``elr``,
+    ``seed``, ``regime`` and :data:`PRECISION_SUMMARIES`) of the same ELRs and seeds.
+
+    At each ELR bfloat16 passes if (1) every bfloat16 seed's regime is one of the float32 seeds' regimes (so
+    where float32's own seeds disagree, any of their labels counts), and (2) for every summary the bfloat16
+    mean over seeds lies inside the float32 seeds' range ``[min, max]`` widened by half its width on each side.
+    bfloat16 passes as a whole if it passes at every ELR and no verdict of the claims ledger changes (checked
+    on the ledger itself). One row per ELR: ``labels_agree``, ``<summary>_inside`` for each summary, ``passed``.
+    """
+    rows = []
+    for elr, low_precision in bfloat16.groupby("elr"):
+        reference = float32[float32["elr"] == elr]
+        if reference.empty:
+            raise ValueError(f"no float32 runs at ELR {elr:g} to compare bfloat16 with")
+        row = {"elr": elr, "labels_agree": set(low_precision["regime"]) <= set(reference["regime"])}
+        for column in PRECISION_SUMMARIES:
+            low, high = reference[column].min(), reference[column].max()
+            margin = (high - low) / 2
+            row[f"{column}_inside"] = bool(low - margin <= low_precision[column].mean() <= high + margin)
+        row["passed"] = all(v for k, v in row.items() if k != "elr")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 @dataclass
