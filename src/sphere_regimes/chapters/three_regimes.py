@@ -396,21 +396,21 @@ def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, f
                                                               "late_angle_deg"]),
                                   {"elr": "g", "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
                                   show_index=False)
-    tables["pilot"] = _pilot_table(found, store, findings)
+    tables["pilot"], findings.values["pilot_md"] = _pilot(found, store, findings.params,
+                                                         findings.values["core_hours"])
     return tables
 
 
-def _pilot_table(found: Runs, store: RunStore, findings: ThreeRegimesFindings) -> Table:
+def _pilot(found: Runs, store: RunStore, params: Params, hours: float) -> tuple[Table, str]:
     """Seconds per epoch of each pilot run (its wall time over its epochs, full metrics every epoch: an upper
-    bound for a sparser schedule) and the projected hours of the chapter's grid on 2 single-thread workers."""
-    params = findings.params
+    bound for a sparser schedule), the projected hours of the chapter's grid on 2 single-thread workers, and
+    the sentence that compares them with the ``hours`` (core-hours) the runs took."""
     rows = [{"width": r.config.width, "train_size": r.config.train_size or 0,
              "seconds_per_epoch": (seconds := store.wall_seconds(r.config) / r.config.epochs),
              "projected_hours": seconds * len(found.grid) * params.epochs / 2 / 3600} for r in found.pilot]
     frame = pd.DataFrame(rows, columns=["width", "train_size", "seconds_per_epoch", "projected_hours"])
     chosen = frame[(frame["width"] == params.width) & (frame["train_size"] == params.train_size)]
-    hours = findings.values.get("core_hours", 0.0)
-    findings.values["pilot_md"] = (
+    sentence = (
         "This preset runs no pilot." if frame.empty else
         f"At the chosen setting (width {params.width}, {params.train_size or 'all'} images) the pilot projected "
         + (f"{float(chosen['projected_hours'].iloc[0]):.1f} h" if len(chosen) else "(not timed)")
@@ -418,7 +418,7 @@ def _pilot_table(found: Runs, store: RunStore, findings: ThreeRegimesFindings) -
         f"({hours:.1f} core-hours). Over the 8-hour budget for this chapter alone: "
         + (", ".join(f"width {int(r.width)} on {int(r.train_size) or 'all'} images"
                      for r in frame.itertuples() if r.projected_hours > 8) or "none") + ".")
-    return Table(frame, {"seconds_per_epoch": ".2f", "projected_hours": ".2f"}, show_index=False)
+    return Table(frame, {"seconds_per_epoch": ".2f", "projected_hours": ".2f"}, show_index=False), sentence
 
 
 def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, findings) -> list[str]:
