@@ -37,10 +37,6 @@
 
 # %% tags=["parameters"]
 preset = "cpu"  # name of the preset that set these values
-dataset = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100 (as in the three-regimes chapter)
-train_size = 10000  # first N training images (0: all of them)
-width = 8  # ConvNetSI width: channels of the first conv layer
-batch_size = 128  # images per step
 epochs = 150  # epochs per run
 dense_metric_epochs = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
 metric_every = 5  # ... then every this many epochs

@@ -64,9 +64,10 @@ def majority(labels) -> int:
 
 def sphere_grid(root: Path = STORE) -> pd.DataFrame:
     """The three-regimes chapter's total-constraint runs of the ``cpu`` preset (150 epochs on the sphere,
-    width 8, 10k images, no init_from), with each run's regime."""
+    width 8, 10k images, float32 passes, no init_from), with each run's regime."""
     table = runs(root)
-    grid = table[(table["optimizer"] == "sphere") & (table["constraint"] == "total") & (table["epochs"] == 150)
+    float32 = table["compute_dtype"].fillna("float32") == "float32" if "compute_dtype" in table else True
+    grid = table[float32 & (table["optimizer"] == "sphere") & (table["constraint"] == "total") & (table["epochs"] == 150)
                  & (table["width"] == 8) & (table["train_size"] == 10000) & table["init_from"].isna()].copy()
     grid["regime"] = [regime(metrics(r.run_id, root), status=r.status) for r in grid.itertuples()]
     return grid.sort_values(["elr", "seed"]).reset_index(drop=True)

@@ -55,8 +55,6 @@ notebooks:
   {chapter}
 """
 CONVENTIONAL = """03_conventional_training:
-    train_size: 256
-    width: {width}
     epochs: 3
     lrs: [0.1, 0.3, 1.0]
     weight_decays: [0.001, 0.003, 0.01]
@@ -79,9 +77,9 @@ def chapter_preset(tiny_preset, monkeypatch):
 
 
 def test_conventional_grid_shares_lr_wd_and_adds_the_af_pairs(chapter_preset):
-    preset = chapter_preset(CONVENTIONAL.format(width=2))
+    preset = chapter_preset(CONVENTIONAL)
     params = chapters.conventional.Params.from_preset(preset)
-    assert (params.af_pairs, params.seeds, params.width) == (((0.1, 0.001),), (0, 1), 2)
+    assert (params.af_pairs, params.seeds, params.sphere().width) == (((0.1, 0.001),), (0, 1), 2)
     configs = chapters.planned_runs(preset)["03_conventional_training"]
     assert configs == chapters.conventional.plan(params)
     assert len(configs) == 2 * (9 + 1)
@@ -93,11 +91,6 @@ def test_conventional_grid_shares_lr_wd_and_adds_the_af_pairs(chapter_preset):
     af = [c for c in configs if c.model == "convnet_af"]
     assert [(c.lr, c.weight_decay, c.seed) for c in af] == [(0.1, 0.001, 0), (0.1, 0.001, 1)]
     assert len({c.run_id for c in configs}) == len(configs)
-
-
-def test_conventional_chapter_must_train_the_three_regimes_network(chapter_preset):
-    with pytest.raises(ValueError, match=r"same network on the same data, but \['width'\] differ"):
-        chapters.planned_runs(chapter_preset(CONVENTIONAL.format(width=4)))
 
 
 @pytest.mark.parametrize("pretrain_epochs", [0, 4])

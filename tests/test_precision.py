@@ -15,6 +15,7 @@ import torch
 from sphere_regimes import RunConfig, chapters, engine, paths, run
 from sphere_regimes.batched import check_sweep
 from sphere_regimes.cli import main
+from sphere_regimes.store import RunStore
 
 BF16_ROUNDOFF = torch.finfo(torch.bfloat16).eps / 2  # 2^-8: the largest relative change of one rounding
 
@@ -27,9 +28,13 @@ def bf16_config(tiny_config) -> RunConfig:
 
 
 def test_the_committed_runs_keep_their_ids():
-    """Every run the cpu preset plans (all float32) is still a folder of the committed store."""
-    planned = {c.run_id for configs in chapters.planned_runs("cpu").values() for c in configs}
-    assert planned == {os.path.basename(d) for d in glob.glob(str(paths.REPO_ROOT / "results" / "*"))}
+    """Every run the cpu preset plans (all float32) is still a folder of the committed store, and every folder
+    there is a run of the cpu preset or of its bfloat16 validation (presets/bf16-validation.yaml)."""
+    store = RunStore(paths.REPO_ROOT / "results")
+    planned = {c.run_id for configs in chapters.planned_runs("cpu", store=store).values() for c in configs}
+    validation = {c.run_id for c in chapters.planned_runs("bf16-validation", store=store)["02_three_regimes"]}
+    folders = {os.path.basename(d) for d in glob.glob(str(paths.REPO_ROOT / "results" / "*"))}
+    assert planned <= folders and folders <= planned | validation
     config = RunConfig(elr=1e-2)
     assert "compute_dtype" not in config.hashed_fields()
     assert config.replace(compute_dtype="bfloat16").run_id != config.run_id

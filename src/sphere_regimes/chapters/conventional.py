@@ -24,19 +24,24 @@ from ..table import Table
 from . import three_regimes
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
+from .base import Params as _Params
 
 NOTEBOOK = "03_conventional_training"
 LEVEL_FACTOR = 2.0
 """An ELR "levels off" when its late window's max / min is at most this: the smallest step of the paper's
 ELR grid (1e-4, 2e-4, 5e-4, 1e-3, ...; Figure 1), so that the run stays at one place of the regime map
 (our reading of the words)."""
-SAME_NETWORK = ("dataset", "train_size", "width", "batch_size")
-"""Parameters this chapter shares with the three-regimes chapter, whose regime map it reads."""
 
 
 @dataclass(frozen=True)
-class Params(NetworkParams):
+class Params(_Params):
+    """The chapter's parameters. The network and the data are the three-regimes chapter's under the same
+    preset (:meth:`sphere`), whose regime map this chapter reads, so they are not repeated here."""
+
     notebook = NOTEBOOK
+    epochs: int = 150  # epochs per run
+    dense_metric_epochs: int = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
+    metric_every: int = 5  # ... then every this many epochs
     lrs: tuple[float, ...] = (0.1, 0.3, 1.0)  # SGD learning rates of the grid
     weight_decays: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # weight decays of the grid (lambda: the step adds -lr * lambda * w)
     momentum: float = 0.0  # heavy-ball momentum of SGD
@@ -45,15 +50,8 @@ class Params(NetworkParams):
     tolerance: float = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
 
     def sphere(self) -> three_regimes.Params:
-        """The three-regimes chapter's parameters under the same preset; its network and data must be this
-        chapter's (:data:`SAME_NETWORK`)."""
-        sphere = three_regimes.Params.from_preset(self.preset)
-        different = [k for k in SAME_NETWORK if getattr(self, k) != getattr(sphere, k)]
-        if different:
-            raise presets.PresetError(
-                f"{presets.where(self.preset, NOTEBOOK)}: this chapter is read on the regime map of "
-                f"{three_regimes.NOTEBOOK} and must train the same network on the same data, but {different} differ")
-        return sphere
+        """The three-regimes chapter's parameters under the same preset: the network and data of this chapter."""
+        return three_regimes.Params.from_preset(self.preset)
 
 
 def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
@@ -61,11 +59,11 @@ def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
     then the ``convnet_af`` variant (affine BN, trainable last layer) at ``af_pairs``, for every seed; the
     three-regimes chapter's setting otherwise. The grid does not depend on finished runs, so ``store``
     (which the other chapters' plans read) is not read."""
-    params.sphere()
+    net = params.sphere()
     runs = [("convnet_si", lr, wd) for lr in params.lrs for wd in params.weight_decays]
     runs += [("convnet_af", lr, wd) for lr, wd in params.af_pairs]
-    return [RunConfig(dataset=params.dataset, train_size=params.train_size or None, model=model, width=params.width,
-                      batch_size=params.batch_size, epochs=params.epochs, dense_metric_epochs=params.dense_metric_epochs,
+    return [RunConfig(dataset=net.dataset, train_size=net.train_size or None, model=model, width=net.width,
+                      batch_size=net.batch_size, epochs=params.epochs, dense_metric_epochs=params.dense_metric_epochs,
                       metric_every=params.metric_every, sharpness_every=0, optimizer="sgd", lr=lr, weight_decay=wd,
                       momentum=params.momentum, seed=seed)
             for seed in params.seeds for model, lr, wd in runs]
@@ -140,10 +138,10 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
     store = store if store is not None else presets.preset_store(params.preset)
     results = load_results(plan(params), store, NOTEBOOK, params.preset)
     sphere = params.sphere()
-    sphere_summary = regimes.run_summary(three_regimes.runs(sphere, store).grid, params.num_classes)
+    sphere_summary = regimes.run_summary(three_regimes.runs(sphere, store).grid, sphere.num_classes)
     boundaries, spans = regimes.regime_map(sphere_summary)
-    steps = steps_per_epoch(params)
-    summary = conventional.sgd_summary(results, params.num_classes, params.tolerance)
+    steps = steps_per_epoch(sphere)
+    summary = conventional.sgd_summary(results, sphere.num_classes, params.tolerance)
     summary["map_regime"] = conventional.map_regimes(summary, sphere_summary)
     summary["relaxation_epochs"] = 1 / (2 * summary["lr_wd"] * steps)
     summary["elr_range"] = summary["elr_max"] / summary["elr_min"]
@@ -156,19 +154,19 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
         params=params, summary=summary, sphere_summary=sphere_summary, boundaries=boundaries, spans=spans,
         si_results=[r for r in results if r.config.model == "convnet_si"], af_pairs=af_pairs(results), claims=claims)
     findings.values = {
-        **setting_values(params, summary, steps, core_hours(results, store)),
+        **setting_values(params, sphere, summary, steps, core_hours(results, store)),
         "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
-        **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, params.num_classes),
+        **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, sphere.num_classes),
         **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
     findings.tables = {"summary": summary_table(summary), "claims": claims_table(claims)}
     findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"])
     return findings
 
 
-def steps_per_epoch(params: Params) -> int:
-    """SGD steps per epoch: ``ceil(training images / batch size)``."""
-    images = params.train_size or len(load_raw(params.dataset).train_labels)
-    return math.ceil(images / params.batch_size)
+def steps_per_epoch(net: NetworkParams) -> int:
+    """SGD steps per epoch of the network's setting: ``ceil(training images / batch size)``."""
+    images = net.train_size or len(load_raw(net.dataset).train_labels)
+    return math.ceil(images / net.batch_size)
 
 
 def af_pairs(results: list[RunResult]) -> list[tuple[RunResult | None, RunResult]]:
@@ -268,11 +266,12 @@ def mismatch_reason(mismatches: pd.DataFrame, boundary_12: float) -> str:
 
 # --------------------------------------------------------------------------- the prose and the tables
 
-def setting_values(params: Params, summary: pd.DataFrame, steps: int, hours: float) -> dict[str, object]:
-    """The setting paragraph's numbers and lists."""
+def setting_values(params: Params, net: NetworkParams, summary: pd.DataFrame, steps: int,
+                   hours: float) -> dict[str, object]:
+    """The setting paragraph's numbers and lists (``net``: the three-regimes chapter's network and data)."""
     return {
-        "data_md": data_description(params.dataset, params.train_size),
-        "width": params.width, "batch_size": params.batch_size, "epochs": params.epochs, "momentum": params.momentum,
+        "data_md": data_description(net.dataset, net.train_size),
+        "width": net.width, "batch_size": net.batch_size, "epochs": params.epochs, "momentum": params.momentum,
         "lrs_md": ", ".join(f"{lr:g}" for lr in params.lrs), "wds_md": ", ".join(f"{wd:g}" for wd in params.weight_decays),
         "n_pairs": len(params.lrs) * len(params.weight_decays), "lr_wd_min": float(summary["lr_wd"].min()),
         "lr_wd_max": float(summary["lr_wd"].max()), "n_af": len(params.af_pairs), "n_seeds": len(params.seeds),
