@@ -9,11 +9,13 @@ import glob
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from sphere_regimes import RunConfig, chapters, engine, paths, run
 from sphere_regimes.batched import check_sweep
+from sphere_regimes.chapters.three_regimes import PRECISION_SUMMARIES, precision_agreement
 from sphere_regimes.cli import main
 from sphere_regimes.store import RunStore
 
@@ -90,10 +92,7 @@ def test_what_cannot_compute_in_bfloat16_is_refused_in_one_line(tiny_config, tmp
     assert "\n" not in message and "an old GPU does not support bfloat16" in message
 
 
-def _summaries(values: dict[str, list[float]], regimes: list[int], elr: float = 1e-3) -> "pd.DataFrame":
-    import pandas as pd
-
-    from sphere_regimes.chapters.three_regimes import PRECISION_SUMMARIES
+def _summaries(values: dict[str, list[float]], regimes: list[int], elr: float = 1e-3) -> pd.DataFrame:
     frame = pd.DataFrame({"elr": elr, "seed": range(len(regimes)), "regime": regimes})
     for column in PRECISION_SUMMARIES:
         frame[column] = values.get(column, [1.0] * len(regimes))
@@ -102,8 +101,6 @@ def _summaries(values: dict[str, list[float]], regimes: list[int], elr: float = 
 
 def test_the_precision_rule_passes_inside_the_widened_seed_range_and_fails_outside():
     """float32 seeds span [1, 3] in train loss, so the band is [0, 4] (half the width added on each side)."""
-    from sphere_regimes.chapters.three_regimes import precision_agreement
-
     float32 = _summaries({"train_loss": [1.0, 2.0, 3.0]}, [1, 1, 2])
     inside = precision_agreement(float32, _summaries({"train_loss": [3.9, 3.9, 3.9]}, [2, 1, 2]))
     assert inside["passed"].all()  # mean 3.9 <= 4; labels 1 and 2 both occur among float32's seeds
