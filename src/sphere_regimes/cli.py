@@ -24,7 +24,7 @@ import torch
 from . import chapters, paths, plans, presets, sweep
 from .config import COMPUTE_DTYPES, DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
-from .engine import RunFailedError, resolve_device, run
+from .engine import RunFailedError, resolve_device, run, show_progress
 from .presets import PresetError
 from .regimes import REGIME_NAMES, classify
 from .chapters import MissingRunsError
@@ -62,13 +62,13 @@ def _run(args: argparse.Namespace) -> int:
     store = _run_store(args)
     device = resolve_device(config.device, config.compute_dtype)
     print(f"{config.label()} (run {config.run_id}), {config.epochs} epochs on {device}, store {store.root}", flush=True)
-    result = run(config, store)
+    result = run(config, store, progress="bar" if show_progress() else "log")
     status = result.status
     if status.status == "diverged":
         print(f"diverged at epoch {status.diverged_epoch} ({status.diverged_reason})")
         return 0
     final = result.final
-    print(f"epoch {status.epochs_done}: train loss {final['train_loss']:.4g}, test error {final['test_error']:.3f}, "
+    print(f"epoch {final.name}: train loss {final['train_loss']:.4g}, test error {final['test_error']:.3f}, "
           f"effective gradient {final['effective_grad_norm']:.3g}, {final['angle_epoch_deg']:.1f} deg/epoch")
     if config.is_sphere:
         try:

@@ -6,7 +6,7 @@ Layout of ``ROOT/<run_id>/``:
 |----------------|--------------------------------------------------------------------|--------|
 | ``config.json``  | store format, run id and the full :class:`RunConfig`              | yes    |
 | ``metrics.csv``  | one row per epoch (0 = the initial point), see :mod:`.metrics`    | yes    |
-| ``status.json``  | ``running`` / ``done`` / ``diverged`` / ``failed``, epochs done, versions | yes |
+| ``status.json``  | ``running`` / ``interrupted`` / ``done`` / ``diverged`` / ``failed``, epochs done, versions | yes |
 | ``timing.json``  | wall time, device and thread count (not reproducible by nature)  | yes    |
 | ``final.pt``     | the model's weights at the end of a ``done`` run (a fine-tuning start) | only those a later chapter starts from |
 | ``resume.pt``    | checkpoint to resume or extend the run                            | no     |
@@ -19,7 +19,9 @@ next holder of the lock removes the temporary files a killed process left. A tra
 marks the run ``running`` before it changes metrics.csv, and the status that ends the run
 (``done``, ``diverged`` or ``failed``) is its last write, so a run that reads as ended has
 nothing left in flight and readers without the lock (:meth:`RunStore.read_run`) never mix two
-versions of a run.
+versions of a run. A run stopped by Ctrl-C (or SIGTERM) is marked ``interrupted``; one killed outright
+(``kill -9``, a crash) still reads ``running`` with nobody holding its lock, which a listing reports as
+interrupted too (stores written before the ``interrupted`` status look like that).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from . import paths
 from ._version import __version__
 from .config import STORE_FORMAT, RunConfig
 
-STATUSES = ("running", "done", "diverged", "failed")
+STATUSES = ("running", "interrupted", "done", "diverged", "failed")  # "interrupted": stopped by Ctrl-C or SIGTERM
 ENDED = ("done", "diverged")  # statuses that end a run; they record the sha256 of its metrics.csv
 _READ_ATTEMPTS = 5
 _ALLOWED_ROOT_FILES = {"README.md", ".gitignore", ".gitattributes"}
