@@ -93,3 +93,74 @@ def test_bad_input_is_a_one_line_error(tiny_preset, argv, message, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and message in error
+
+
+def _copy_runs(tmp_path, count=3):
+    """The first ``count`` runs of the committed store in a scratch store (nothing is trained)."""
+    import shutil
+    store = tmp_path / "store"
+    for source in sorted(p for p in paths.REPO_ROOT.joinpath("results").iterdir() if (p / "config.json").exists())[:count]:
+        shutil.copytree(source, store / source.name, ignore=shutil.ignore_patterns("*.pt"))
+    return store
+
+
+def test_ls_lists_every_run_goes_on_past_a_corrupt_one_and_removes_stale_locks(tmp_path, capsys):
+    import json
+    store = _copy_runs(tmp_path)
+    good, bad, other = sorted(p.name for p in store.iterdir())
+    (store / bad / "metrics.csv").write_text("epoch,train_loss\n0,1\n")
+    (store / "0123456789abcdef").mkdir()
+    (store / "0123456789abcdef" / ".lock").touch()  # a run that never started
+    assert main(["ls", "--store", str(store)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert "removed" in captured.err and not (store / "0123456789abcdef").exists()
+    assert [line.split()[:2] for line in lines[1:4]] == [[good, "done"], [bad, "corrupt"], [other, "done"]]
+    problem = next(line for line in lines if line.startswith(f"corrupt {bad}: "))
+    assert "does not match the checksum" in problem and f"delete the folder {store / bad}" in problem
+    assert "3 runs in" in lines[5] and "1 corrupt, 2 done" in lines[5]
+    assert main(["ls", "--store", str(store), "--status", "done", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["run"] for row in rows] == [good, other] and all(row["train_loss"] > 0 for row in rows)
+
+
+def test_committed_runs_are_restored_with_git_and_fine_tuning_runs_say_what_they_are(capsys):
+    from sphere_regimes import plans
+    from sphere_regimes.store import RunStore, recompute_advice
+    store = RunStore(paths.REPO_ROOT / "results")
+    run_dir = next(p for p in sorted(store.root.iterdir()) if (p / "config.json").exists())
+    assert recompute_advice(run_dir) == f"it is committed: restore it with `git checkout -- results/{run_dir.name}`"
+    tuned = [c for _, c, _ in store.entries() if c is not None and c.init_from is not None]
+    if tuned:
+        source = store.read_config(store.root / tuned[0].init_from)
+        assert f"pre-trained at ELR {source.elr:g} for {source.epochs} → ELR {tuned[0].elr:g}" in \
+            plans.describe(tuned[0], store)
+
+
+def test_status_lists_a_corrupt_run_with_its_problem_and_goes_on(tiny_preset, capsys):
+    assert main(["sweep", tiny_preset, "--workers", "1"]) == 0
+    store = presets.preset_store(tiny_preset)
+    low, high = chapters.planned_runs(tiny_preset)["02_three_regimes"]
+    (store.run_dir(low) / "status.json").write_text("{not json")
+    capsys.readouterr()
+    assert main(["status", tiny_preset]) == 1
+    table = capsys.readouterr().out
+    assert "1 corrupt, 1 done" in table and f"corrupt {low.run_id}: " in table and "not valid JSON" in table
+    assert main(["ls"]) == 1  # the store of SPHERE_REGIMES_RESULTS
+    assert f"corrupt {low.run_id}: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--elr", "-1e-3"], "argument --elr: expected one argument (a value that starts with '-' goes after '='"),
+    (["run", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+    (["ls", "--chapter", "02"], "--chapter lists the runs a chapter plans under a preset: add --preset PRESET"),
+    (["nonsense"], "invalid choice: 'nonsense'"),
+])
+def test_usage_errors_are_one_line(argv, message, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and error.startswith("sphere-regimes: error: ") and message in error

@@ -151,4 +151,36 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="grouping"):
         SphereSGD([torch.ones(3, requires_grad=True)], elr=1e-3, constraint="individual", grouping="channel")
     with pytest.raises(ValueError, match="zero norm"):
-        SphereSGD([torch.zeros(3, requires_grad=True)], elr=1e-3)
+        SphereSGD([torch.zeros(3, 2, requires_grad=True)], elr=1e-3)
+
+
+def test_sphere_sgd_refuses_biases_and_batchnorm_affine_parameters_by_name():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4))
+    with pytest.raises(ValueError, match=r"got 2 0-d or 1-d tensor\(s\).*: tensor 1 \(4,\), tensor 2 \(4,\);") as error:
+        SphereSGD(net.parameters(), elr=1e-2)
+    assert "\n" not in str(error.value) and "si_parameters(model)" in str(error.value)
+    with pytest.raises(ValueError, match=r": 1.weight \(4,\), 1.bias \(4,\);"):
+        SphereSGD(dict(net.named_parameters()), elr=1e-2)
+
+
+def test_si_parameters_keeps_a_bias_cancelled_by_batchnorm_and_names_the_layers_it_rejects():
+    biased = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, affine=False), nn.ReLU(), nn.Flatten(),
+                           nn.Linear(4 * 6 * 6, 2))
+    assert list(si_parameters(biased)) == ["0.weight"]  # its bias is irrelevant: BatchNorm subtracts the mean
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    with pytest.raises(ValueError, match=r"0: its output feeds 1, not only BatchNorm; 3: its output feeds") as error:
+        si_parameters(plain)
+    assert "\n" not in str(error.value)
+    frozen = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4)).requires_grad_(False)
+    with pytest.raises(ValueError, match=r"0: its weight is frozen"):
+        si_parameters(frozen)
+
+
+def test_joint_norm_is_exported_and_a_plain_number_without_a_warning():
+    import warnings
+
+    from sphere_regimes import joint_norm as exported
+    tensors = [torch.ones(2, 2, requires_grad=True), torch.ones(4, requires_grad=True)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(exported(tensors)) == pytest.approx(8 ** 0.5)

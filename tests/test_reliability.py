@@ -320,3 +320,20 @@ def _load(preset: str) -> list:
     """The three-regimes chapter's finished runs under ``preset``, in plan order."""
     store = presets.preset_store(preset)
     return load_results(three_regimes.plan(three_regimes.Params.from_preset(preset), store), store, THREE_REGIMES, preset)
+
+
+def test_a_run_that_stops_before_its_config_leaves_no_folder_and_a_waiter_locks_the_new_one(store, tiny_config):
+    """A failed start (missing data, a bad config) used to leave a folder holding only ``.lock``: the lock's
+    holder now removes it, and :meth:`RunStore.remove_stale_locks` removes those earlier versions left."""
+    with pytest.raises(RuntimeError):
+        with store.lock(tiny_config):
+            raise RuntimeError("data not found")
+    assert not store.run_dir(tiny_config).exists()
+    stale = store.root / "0123456789abcdef"
+    stale.mkdir(parents=True)
+    (stale / ".lock").touch()
+    (stale / ".status.json.1.tmp").touch()
+    with store.lock(tiny_config):
+        store.write_config(tiny_config)
+    assert store.remove_stale_locks() == [stale] and not stale.exists()
+    assert store.run_dir(tiny_config).is_dir()  # a folder with a config stays

@@ -15,7 +15,7 @@ from ._version import __version__
 from .config import RunConfig
 from .engine import run
 from .models import ConvNetSI, ResNet18SI, si_parameters
-from .optim import SphereSGD
+from .optim import SphereSGD, joint_norm
 from .store import RunResult
 
-__all__ = ["ConvNetSI", "ResNet18SI", "RunConfig", "RunResult", "SphereSGD", "__version__", "run", "si_parameters"]
+__all__ = ["ConvNetSI", "ResNet18SI", "RunConfig", "RunResult", "SphereSGD", "__version__", "joint_norm", "run", "si_parameters"]

@@ -5,26 +5,30 @@
 * ``sphere-regimes sweep PRESET``: compute every run the preset's chapters need, with parallel local
   processes or on a Ray cluster (:mod:`sphere_regimes.sweep`);
 * ``sphere-regimes status PRESET``: a table of those runs (done, diverged, running, interrupted,
-  failed, missing) and their regimes.
+  failed, corrupt, missing) and their regimes;
+* ``sphere-regimes ls``: every run folder of a store, planned or not, with state, regime and final metrics.
 
-Errors are one line on stderr with exit status 2; Ctrl-C stops with exit status 130, and the same
+Errors (usage errors too) are one line on stderr with exit status 2; Ctrl-C stops with exit status 130, and the same
 command started again resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
 import time
 from collections import Counter
+from typing import NoReturn
 
 import torch
 
 from . import chapters, paths, plans, presets, sweep
 from .config import COMPUTE_DTYPES, DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
-from .engine import RunFailedError, resolve_device, run
+from .engine import RunFailedError, resolve_device, run, show_progress
 from .presets import PresetError
 from .regimes import REGIME_NAMES, classify
 from .chapters import MissingRunsError
@@ -62,13 +66,13 @@ def _run(args: argparse.Namespace) -> int:
     store = _run_store(args)
     device = resolve_device(config.device, config.compute_dtype)
     print(f"{config.label()} (run {config.run_id}), {config.epochs} epochs on {device}, store {store.root}", flush=True)
-    result = run(config, store)
+    result = run(config, store, progress="bar" if show_progress() else "log")
     status = result.status
     if status.status == "diverged":
         print(f"diverged at epoch {status.diverged_epoch} ({status.diverged_reason})")
         return 0
     final = result.final
-    print(f"epoch {status.epochs_done}: train loss {final['train_loss']:.4g}, test error {final['test_error']:.3f}, "
+    print(f"epoch {final.name}: train loss {final['train_loss']:.4g}, test error {final['test_error']:.3f}, "
           f"effective gradient {final['effective_grad_norm']:.3g}, {final['angle_epoch_deg']:.1f} deg/epoch")
     if config.is_sphere:
         try:
@@ -125,7 +129,12 @@ def _run_store(args: argparse.Namespace) -> RunStore:
         return RunStore(args.results)
     if args.preset is not None:
         return presets.preset_store(args.preset)
-    return RunStore(os.environ.get("SPHERE_REGIMES_RESULTS") or paths.WORK_DIR / "runs")
+    return RunStore(_default_store())
+
+
+def _default_store() -> str:
+    """The store of ``run`` without --results or --preset: SPHERE_REGIMES_RESULTS, else _work/runs."""
+    return os.environ.get("SPHERE_REGIMES_RESULTS") or str(paths.WORK_DIR / "runs")
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -142,20 +151,57 @@ def _status(args: argparse.Namespace) -> int:
     rows = plans.run_states(args.preset, only=args.only)
     print(f"{'notebook':<20} {'run':<16} {'state':<11} {'epochs':>9} {'regime':>6}  label")
     for row in rows:
-        regime = "" if row["regime"] is None else str(row["regime"])
-        print(f"{row['notebook']:<20} {row['run']:<16} {row['state']:<11} {row['epochs']:>9} {regime:>6}  "
-              f"{row['label']}")
+        print(f"{row['notebook']:<20} {row['run']:<16} {row['state']:<11} {row['epochs']:>9} "
+              f"{_blank(row['regime']):>6}  {row['label']}")
     counts = Counter(row["state"] for row in rows)
     store = presets.preset_store(args.preset)
     print(f"\n{len(rows)} planned runs of preset {args.preset!r} in {store.root}: "
           + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-    for row in rows:
-        if row["error"]:
-            print(f"failed {row['run']}: {row['error']}")
+    _print_problems(rows)
     note = plans.other_format_note(store)
     if note:
         print(note)
-    return 0
+    return 1 if counts["corrupt"] else 0
+
+
+def _blank(value: object, spec: str = "") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _print_problems(rows: list[dict]) -> None:
+    """The error of each failed run and the problem of each corrupt one, one line each."""
+    for row in rows:
+        if row["error"]:
+            print(f"{row['state']} {row['run']}: {row['error']}")
+
+
+def _ls(args: argparse.Namespace) -> int:
+    store = presets.preset_store(args.preset) if args.preset else RunStore(args.store or _default_store())
+    for removed in store.remove_stale_locks():
+        print(f"removed {removed}: it held only the stale lock of a run that never started", file=sys.stderr)
+    rows = plans.store_rows(store)
+    if args.chapter is not None:
+        if args.preset is None:
+            raise ValueError("--chapter lists the runs a chapter plans under a preset: add --preset PRESET")
+        planned = {c.run_id for configs in chapters.planned_runs(args.preset, args.chapter, store).values()
+                   for c in configs}
+        rows = [row for row in rows if row["run"] in planned]
+    if args.status is not None:
+        rows = [row for row in rows if row["state"] == args.status]
+    if args.elr is not None:
+        rows = [row for row in rows if row["config"] is not None and row["config"].elr is not None
+                and math.isclose(row["config"].elr, args.elr, rel_tol=1e-9)]
+    if args.json:
+        print(json.dumps([{k: v for k, v in row.items() if k != "config"} for row in rows], indent=1))
+    else:
+        print(f"{'run':<16} {'state':<11} {'epochs':>9} {'regime':>6} {'train loss':>10} {'test err':>8}  label")
+        for row in rows:
+            print(f"{row['run']:<16} {row['state']:<11} {row['epochs']:>9} {_blank(row['regime']):>6} "
+                  f"{_blank(row['train_loss'], '.4g'):>10} {_blank(row['test_error'], '.3f'):>8}  {row['label']}")
+        counts = Counter(row["state"] for row in rows)
+        print(f"\n{len(rows)} runs in {store.root}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+        _print_problems(rows)
+    return 1 if any(row["state"] == "corrupt" for row in rows) else 0
 
 
 def _claims(args: argparse.Namespace) -> int:
@@ -173,11 +219,21 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like the program's own, with a hint for a
+    negative number (argparse reads ``--elr -1e-3`` as a flag)."""
+
+    def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message:
+            message += " (a value that starts with '-' goes after '=', as in --elr=-1e-3)"
+        self.exit(2, f"sphere-regimes: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sphere-regimes", description=(
+    parser = _Parser(prog="sphere-regimes", description=(
         "Train scale-invariant networks on the sphere at a fixed effective learning rate (ELR) and see the "
         "three regimes of Kodryan et al. (NeurIPS 2022)."))
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="train a small ELR sweep on Fashion-MNIST and print a regime table",
                                description="Train a few ELRs for a few epochs on real Fashion-MNIST and print "
                                            "final train loss, test error, effective gradient norm and regime.")
@@ -225,6 +281,25 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
     status.add_argument("--only", metavar="CHAPTER", help="only this chapter's runs (notebook name or prefix)")
     status.set_defaults(handler=_status)
+    lister = commands.add_parser(
+        "ls", help="list every run folder of a store (planned by a preset or not)",
+        description="List every run of a result store, whether a preset plans it or not, with its state (done, "
+                    "diverged, running, interrupted, failed, corrupt), epochs, regime (sphere runs), final train "
+                    "loss and test error, id and label. A corrupt run is listed with its one-line problem and "
+                    "the exit status is then 1. Folders that hold only the stale lock of a run that never "
+                    "started are removed.",
+        epilog="examples: `sphere-regimes ls` (the store of `sphere-regimes run`); `sphere-regimes ls --preset "
+               "cpu --chapter 02 --status done`; `sphere-regimes ls --store results --elr 0.001 --json`")
+    where = lister.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="DIR", help="the store folder (default: SPHERE_REGIMES_RESULTS, else "
+                                                      "_work/runs, where `sphere-regimes run` writes)")
+    where.add_argument("--preset", help="the store of this preset (results/ for smoke, cpu, gpu and paper)")
+    lister.add_argument("--chapter", metavar="NN", help="only the runs this chapter plans (needs --preset)")
+    lister.add_argument("--status", choices=("done", "diverged", "running", "interrupted", "failed", "corrupt"),
+                        help="only runs in this state")
+    lister.add_argument("--elr", type=float, metavar="X", help="only sphere runs at this ELR")
+    lister.add_argument("--json", action="store_true", help="print the rows as JSON")
+    lister.set_defaults(handler=_ls)
     ledger = commands.add_parser("claims", help="the claims ledger: every claim of the paper with its verdict on a preset",
                                  description="Measure every claim of the paper that the book tests on the preset's "
                                              "stored runs and print its verdict (held, partly, not held, not tested "
@@ -291,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             MissingRunsError) as error:
         print(f"sphere-regimes: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `sphere-regimes ls | head`: the reader has gone, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("\nsphere-regimes: interrupted. Finished runs are kept; run the same command again to resume the "
               "others from their last checkpoint.", file=sys.stderr)

@@ -131,36 +131,45 @@ def si_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """The scale-invariant parameter tensors of ``model``, by name, in registration order.
 
     Models of this package declare them (``si_parameter_names``). For any other model the
-    rule is structural, found by tracing it with ``torch.fx``: the weight of a bias-free
-    convolution or linear layer whose output goes *only* into BatchNorm layers (paper §2).
-    Check a custom model numerically with :func:`sphere_regimes.metrics.scale_invariance_gap`.
+    rule is structural, found by tracing it with ``torch.fx``: the trainable weight of a convolution
+    or linear layer whose output goes *only* into BatchNorm layers (paper §2). Such a layer may keep
+    its bias: BatchNorm subtracts the batch mean, which cancels the bias, so the weight is still
+    scale-invariant and the bias is irrelevant (it is not returned, so SphereSGD does not train it).
+    A model without SI tensors gets a ``ValueError`` that names each conv/linear layer and why it was
+    rejected. Check a custom model numerically with :func:`sphere_regimes.metrics.scale_invariance_gap`.
     """
     named = dict(model.named_parameters())
     if hasattr(model, "si_parameter_names"):
-        names = model.si_parameter_names()
+        names, rejected = model.si_parameter_names(), {}
     else:
-        names = _traced_si_names(model)
+        names, rejected = _traced_si_names(model)
     if not names:
-        raise ValueError(f"{type(model).__name__} has no scale-invariant parameters "
-                         "(no bias-free conv/linear layer feeding only BatchNorm); pass the SI tensors explicitly")
+        why = "; ".join(f"{layer}: {reason}" for layer, reason in rejected.items()) or "it has no conv/linear layer"
+        raise ValueError(f"{type(model).__name__} has no scale-invariant parameters (the weight of a trainable "
+                         f"conv/linear layer whose output feeds only BatchNorm): {why}; pass the SI tensors to "
+                         "SphereSGD explicitly")
     return {name: named[name] for name in names}
 
 
-def _traced_si_names(model: nn.Module) -> list[str]:
+def _traced_si_names(model: nn.Module) -> tuple[list[str], dict[str, str]]:
+    """The SI weights that tracing finds, and each rejected conv/linear layer with the reason."""
     try:
         graph_module = torch.fx.symbolic_trace(model)
     except Exception as error:  # noqa: BLE001 - fx raises many types for untraceable code
         raise ValueError(f"cannot trace {type(model).__name__} with torch.fx to find its scale-invariant "
                          f"parameters ({error}); pass the SI tensors to SphereSGD explicitly") from None
     modules = dict(graph_module.named_modules())
-    names = []
+    names, rejected = [], {}
     for node in graph_module.graph.nodes:
         if node.op != "call_module" or not isinstance(modules[node.target], _LINEAR_MAPS):
             continue
         layer = modules[node.target]
-        users = list(node.users)
-        feeds_only_bn = bool(users) and all(
-            user.op == "call_module" and isinstance(modules[user.target], _NORMALISERS) for user in users)
-        if feeds_only_bn and layer.bias is None and layer.weight.requires_grad:
+        others = [str(user.target) for user in node.users
+                  if user.op != "call_module" or not isinstance(modules[user.target], _NORMALISERS)]
+        if not node.users or others:
+            rejected[node.target] = f"its output feeds {', '.join(others) or 'nothing'}, not only BatchNorm"
+        elif not layer.weight.requires_grad:
+            rejected[node.target] = "its weight is frozen (requires_grad=False)"
+        else:
             names.append(f"{node.target}.weight")
-    return names
+    return names, rejected

@@ -18,14 +18,27 @@ INDIVIDUAL_GROUPINGS = ("layer", "filter")  # the groups of the individual const
 
 
 def joint_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
-    """``||w|| = sqrt(sum_i ||w_i||^2)`` over all tensors, as a 0-dim tensor."""
-    tensors = list(tensors)
+    """``||w|| = sqrt(sum_i ||w_i||^2)`` over all tensors, as a 0-dim tensor outside autograd (the tensors
+    are detached, so ``float(joint_norm(model.parameters()))`` is a plain number, without a warning)."""
+    tensors = [t.detach() for t in tensors]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
 
 
 def _filter_norms(weight: torch.Tensor) -> torch.Tensor:
     """Norm of each output filter (row of the weight flattened from dim 1)."""
     return torch.linalg.vector_norm(weight.flatten(1), dim=1)
+
+
+def _refuse_non_si(tensors: Mapping[object, torch.Tensor]) -> None:
+    """A ``ValueError`` naming the 0-d and 1-d tensors (by name, or position and shape): biases and
+    BatchNorm affine parameters, which no BatchNorm makes scale-invariant."""
+    small = [f"{key if isinstance(key, str) else f'tensor {key}'} {tuple(t.shape)}"
+             for key, t in tensors.items() if t.dim() < 2]
+    if small:
+        raise ValueError(f"SphereSGD takes scale-invariant weights (conv/linear weights feeding BatchNorm), but got "
+                         f"{len(small)} 0-d or 1-d tensor(s), such as biases or BatchNorm affine parameters: "
+                         f"{', '.join(small[:5])}{', ...' if len(small) > 5 else ''}; pass "
+                         "sphere_regimes.si_parameters(model) and freeze the others or give them their own optimizer")
 
 
 class SphereSGD(torch.optim.Optimizer):
@@ -57,6 +70,7 @@ class SphereSGD(torch.optim.Optimizer):
             raise ValueError(f"unknown constraint {constraint!r}; choose one of {list(CONSTRAINTS)}")
         if grouping not in INDIVIDUAL_GROUPINGS:
             raise ValueError(f"unknown grouping {grouping!r}; choose one of {list(INDIVIDUAL_GROUPINGS)}")
+        _refuse_non_si(si_params if isinstance(si_params, Mapping) else dict(enumerate(params)))
         with torch.no_grad():
             radius = float(joint_norm(params))
         if not radius > 0:

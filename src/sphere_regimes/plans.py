@@ -15,7 +15,7 @@ from .config import STORE_FORMAT, RunConfig
 from .data import DATASET_INFO
 from .engine import load
 from .regimes import classify
-from .store import RunResult, RunStore
+from .store import RunResult, RunStore, StoreError
 from .sweep import Executor, connected, execute
 
 
@@ -28,6 +28,8 @@ def compute(preset: str, store: RunStore | None = None, executor: Executor | Non
     so far), so the plans are evaluated again after each pass until nothing new is planned.
     """
     store = store if store is not None else presets.preset_store(preset)
+    for removed in store.remove_stale_locks():
+        print(f"removed {removed}: it held only the stale lock of a run that never started", flush=True)
     note = other_format_note(store)
     if note:
         print(note, flush=True)
@@ -59,23 +61,66 @@ def other_format_note(store: RunStore) -> str:
 
 def run_states(preset: str, store: RunStore | None = None, only: str | None = None) -> list[dict[str, Any]]:
     """One row per planned run of ``preset`` (or of its chapter ``only``): notebook, label, state (done,
-    diverged, running, interrupted, failed, missing), epochs done of planned, the regime of a finished
-    run and the error of a failed one."""
+    diverged, running, interrupted, failed, corrupt, missing), epochs done of planned, the regime of a
+    finished run and the error of a failed or corrupt one (its one-line problem: the listing goes on)."""
     store = store if store is not None else presets.preset_store(preset)
     rows = []
     for notebook, configs in chapters.planned_runs(preset, only, store).items():
         for config in configs:
-            status = store.status(config)
-            state = "missing" if status is None else status.status
-            if state == "running" and not store.is_locked(config):
-                state = "interrupted"
-            finished = load(config, store)
-            regime = None
-            if finished is not None and config.is_sphere and status.status == "done":
-                regime = _regime(finished)
-            rows.append({"notebook": notebook, "run": config.run_id, "label": config.label(), "state": state,
-                         "epochs": f"{status.epochs_done if status else 0}/{config.epochs}", "regime": regime,
-                         "error": status.error if status is not None and state == "failed" else None})
+            rows.append({"notebook": notebook, "run": config.run_id, **run_row(config, store)})
+    return rows
+
+
+def run_row(config: RunConfig, store: RunStore) -> dict[str, Any]:
+    """What a listing shows of one run: label (:func:`describe`), state, epochs done of ``config.epochs``,
+    the regime of a finished sphere run, final train loss and test error, and the error of a failed or
+    corrupt run."""
+    row: dict[str, Any] = {"label": config.label(), "state": "missing", "epochs": f"0/{config.epochs}",
+                           "regime": None, "train_loss": None, "test_error": None, "error": None}
+    try:
+        row["label"] = describe(config, store)
+        status = store.status(config)
+        finished = load(config, store)
+    except StoreError as error:
+        return {**row, "state": "corrupt", "error": str(error)}
+    if status is None:
+        return row
+    state = status.status
+    if state == "running" and not store.is_locked(config):
+        state = "interrupted"  # killed outright, or written before the interrupted status existed
+    row.update(state=state, epochs=f"{status.epochs_done}/{config.epochs}",
+               error=status.error if state == "failed" else None)
+    if finished is not None and status.status == "done":
+        final = finished.final
+        row.update(train_loss=float(final["train_loss"]), test_error=float(final["test_error"]),
+                   regime=_regime(finished) if config.is_sphere else None)
+    return row
+
+
+def describe(config: RunConfig, store: RunStore) -> str:
+    """:meth:`RunConfig.label`, saying what a fine-tuning run is (``pre-trained at ELR 0.001 for 200 ->
+    ELR 0.0005``, read from its pre-training run's config when the store holds it)."""
+    if config.init_from is None:
+        return config.label()
+    source_dir = store.root / config.init_from
+    if not (source_dir / "config.json").exists():
+        return f"{config.label()}, fine-tuned from run {config.init_from} (not in the store)"
+    source = store.read_config(source_dir)
+    before = f"ELR {source.elr:g}" if source.is_sphere else f"SGD lr {source.lr:g} wd {source.weight_decay:g}"
+    return (f"{config.model}-{config.width} {config.dataset} pre-trained at {before} for {source.epochs} → "
+            f"ELR {config.elr:g} ({config.constraint}) seed {config.seed}")
+
+
+def store_rows(store: RunStore) -> list[dict[str, Any]]:
+    """One :func:`run_row` per run folder of ``store`` (planned by a preset or not), with ``run``; a folder
+    whose config cannot be read is a ``corrupt`` row with its problem."""
+    rows = []
+    for entry, config, problem in store.entries():
+        if config is None:
+            rows.append({"run": entry.name, "label": "", "state": "corrupt", "epochs": "", "regime": None,
+                         "train_loss": None, "test_error": None, "error": problem, "config": None})
+        else:
+            rows.append({"run": config.run_id, **run_row(config, store), "config": config})
     return rows
 
 

@@ -6,7 +6,7 @@ Layout of ``ROOT/<run_id>/``:
 |----------------|--------------------------------------------------------------------|--------|
 | ``config.json``  | store format, run id and the full :class:`RunConfig`              | yes    |
 | ``metrics.csv``  | one row per epoch (0 = the initial point), see :mod:`.metrics`    | yes    |
-| ``status.json``  | ``running`` / ``done`` / ``diverged`` / ``failed``, epochs done, versions | yes |
+| ``status.json``  | ``running`` / ``interrupted`` / ``done`` / ``diverged`` / ``failed``, epochs done, versions | yes |
 | ``timing.json``  | wall time, device and thread count (not reproducible by nature)  | yes    |
 | ``final.pt``     | the model's weights at the end of a ``done`` run (a fine-tuning start) | only those a later chapter starts from |
 | ``resume.pt``    | checkpoint to resume or extend the run                            | no     |
@@ -19,7 +19,9 @@ next holder of the lock removes the temporary files a killed process left. A tra
 marks the run ``running`` before it changes metrics.csv, and the status that ends the run
 (``done``, ``diverged`` or ``failed``) is its last write, so a run that reads as ended has
 nothing left in flight and readers without the lock (:meth:`RunStore.read_run`) never mix two
-versions of a run.
+versions of a run. A run stopped by Ctrl-C (or SIGTERM) is marked ``interrupted``; one killed outright
+(``kill -9``, a crash) still reads ``running`` with nobody holding its lock, which a listing reports as
+interrupted too (stores written before the ``interrupted`` status look like that).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from . import paths
 from ._version import __version__
 from .config import STORE_FORMAT, RunConfig
 
-STATUSES = ("running", "done", "diverged", "failed")
+STATUSES = ("running", "interrupted", "done", "diverged", "failed")  # "interrupted": stopped by Ctrl-C or SIGTERM
 ENDED = ("done", "diverged")  # statuses that end a run; they record the sha256 of its metrics.csv
 _READ_ATTEMPTS = 5
 _ALLOWED_ROOT_FILES = {"README.md", ".gitignore", ".gitattributes"}
@@ -143,9 +145,45 @@ def machine_id() -> str:
     return f"{fields.get('model name', 'unknown CPU')} (flags {flags})"
 
 
+def recompute_advice(run_dir: Path) -> str:
+    """What to do about a damaged run folder: restore it from git when the checkout tracks it (a committed
+    run: ``git checkout -- results/<id>``), else delete it so that the run is computed again."""
+    try:
+        tracked = subprocess.run(["git", "-C", str(run_dir.parent), "ls-files", "--", run_dir.name],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        tracked = ""
+    if not tracked:
+        return f"delete the folder {run_dir} to recompute the run"
+    try:
+        where = run_dir.resolve().relative_to(paths.REPO_ROOT.resolve())
+    except ValueError:
+        where = run_dir
+    return f"it is committed: restore it with `git checkout -- {where}`"
+
+
 def package_version() -> str:
     """The package's version (:mod:`._version`, the one source that ``pyproject.toml`` reads too)."""
     return __version__
+
+
+def _same_file(handle: Any, path: Path) -> bool:
+    """Whether the open ``handle`` is still the file at ``path`` (not unlinked or replaced)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _remove_lock_only(directory: Path) -> bool:
+    """Remove ``directory`` when it holds only ``.lock`` and temp files (the caller holds the lock)."""
+    entries = list(directory.iterdir())
+    if any(e.name != ".lock" and not (e.name.startswith(".") and e.name.endswith(".tmp")) for e in entries):
+        return False
+    for entry in entries:
+        entry.unlink()
+    directory.rmdir()
+    return True
 
 
 class RunStore:
@@ -166,15 +204,39 @@ class RunStore:
     def lock(self, config: RunConfig) -> Iterator[None]:
         """Exclusive lock on the run (blocks until free); removes temp files left by a crash."""
         directory = self.run_dir(config)
-        directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / ".lock", "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                for leftover in directory.glob(".*.tmp"):
-                    leftover.unlink()
-                yield
-            finally:
+        while True:
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(directory / ".lock", "a+") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                if not _same_file(handle, directory / ".lock"):
+                    continue  # the folder was removed as empty while we waited: lock the new one
+                try:
+                    for leftover in directory.glob(".*.tmp"):
+                        leftover.unlink()
+                    yield
+                finally:
+                    if not (directory / "config.json").exists():
+                        _remove_lock_only(directory)
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                return
+
+    def remove_stale_locks(self) -> list[Path]:
+        """Remove the folders that hold nothing but an unheld ``.lock`` (and temp files): left by a run that
+        stopped before it wrote its config (earlier versions left one on every failed start); returns them."""
+        removed = []
+        for directory in sorted(self.root.glob("*/.lock")):
+            directory = directory.parent
+            if (directory / "config.json").exists():
+                continue
+            with open(directory / ".lock", "a+") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a run is starting there
+                if not (directory / "config.json").exists() and _remove_lock_only(directory):
+                    removed.append(directory)
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return removed
 
     def is_locked(self, config: RunConfig) -> bool:
         """Whether a process holds the run's lock right now (it is being computed)."""
@@ -194,8 +256,7 @@ class RunStore:
         try:
             value = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise StoreCorruptError(f"{path} is not valid JSON ({error}); delete the folder {path.parent} "
-                                    "to recompute the run") from None
+            raise StoreCorruptError(f"{path} is not valid JSON ({error}); {recompute_advice(path.parent)}") from None
         if not isinstance(value, dict) or "format" not in value:
             raise StoreCorruptError(f"{path} was not written by sphere_regimes (no 'format' key); "
                                     f"move it out of the result store {self.root}")
@@ -214,7 +275,7 @@ class RunStore:
             raise StoreCorruptError(f"{path} does not hold a valid run configuration ({error})") from None
         if config.run_id != run_dir.name or value.get("run_id") != run_dir.name:
             raise StoreCorruptError(f"{path} describes run {config.run_id}, not the folder's run {run_dir.name}: "
-                                    "a foreign or moved file; delete the folder to recompute the run")
+                                    f"a foreign or moved file; {recompute_advice(run_dir)}")
         return config
 
     def status(self, config: RunConfig) -> RunStatus | None:
@@ -267,10 +328,10 @@ class RunStore:
     def _ended_metrics(self, path: Path, payload: bytes | None, status: RunStatus) -> pd.DataFrame:
         if payload is None:
             raise StoreCorruptError(f"{path.parent / 'status.json'} says the run ended ({status.status}) but "
-                                    f"{path.name} is missing; delete the folder {path.parent} to recompute the run")
+                                    f"{path.name} is missing; {recompute_advice(path.parent)}")
         if status.metrics_sha256 and status.metrics_sha256 != hashlib.sha256(payload).hexdigest():
             raise StoreCorruptError(f"{path} does not match the checksum recorded in status.json when the run "
-                                    f"ended; delete the folder {path.parent} to recompute the run")
+                                    f"ended; {recompute_advice(path.parent)}")
         return self._parse_metrics(path, payload)
 
     def metrics_digest(self, config: RunConfig) -> str:
@@ -282,11 +343,9 @@ class RunStore:
         try:
             frame = pd.read_csv(io.BytesIO(payload), index_col="epoch")
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise StoreCorruptError(f"{path} is not a metrics table ({error}); delete the folder {path.parent} "
-                                    "to recompute the run") from None
+            raise StoreCorruptError(f"{path} is not a metrics table ({error}); {recompute_advice(path.parent)}") from None
         if list(frame.index) != list(range(len(frame))):
-            raise StoreCorruptError(f"{path} does not hold consecutive epochs from 0; delete the folder "
-                                    f"{path.parent} to recompute the run")
+            raise StoreCorruptError(f"{path} does not hold consecutive epochs from 0; {recompute_advice(path.parent)}")
         return frame
 
     def metric_rows(self, config: RunConfig, up_to_epoch: int) -> list[dict[str, float]]:
@@ -363,6 +422,25 @@ class RunStore:
                 continue  # unreadable: reported as corrupt when the run is read
             if isinstance(value, dict) and value.get("format", STORE_FORMAT) != STORE_FORMAT:
                 found[path.parent] = value["format"]
+        return found
+
+    def entries(self) -> list[tuple[Path, RunConfig | None, str | None]]:
+        """Every entry of the store: ``(folder, config, None)`` for a run, ``(path, None, problem)`` for an
+        entry whose config cannot be read or that is no run folder (a one-line problem, never raised)."""
+        if not self.root.exists():
+            return []
+        found: list[tuple[Path, RunConfig | None, str | None]] = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.name in _ALLOWED_ROOT_FILES or (entry.name.startswith(".") and not entry.is_dir()):
+                continue
+            if not entry.is_dir() or not (entry / "config.json").exists():
+                found.append((entry, None, f"{entry} is not a run folder of sphere_regimes (no config.json); "
+                                           f"move it out of the result store {self.root}"))
+                continue
+            try:
+                found.append((entry, self.read_config(entry), None))
+            except StoreError as error:
+                found.append((entry, None, str(error)))
         return found
 
     def runs(self) -> list[tuple[RunConfig, RunStatus | None]]:

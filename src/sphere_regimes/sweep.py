@@ -36,7 +36,7 @@ import torch
 
 from .config import RunConfig
 from .data import DataNotFoundError
-from .engine import RunFailedError, run, show_progress
+from .engine import RunFailedError, duration, run, show_progress
 from .store import RunStore, StoreError
 
 EXECUTORS = ("local", "ray")
@@ -284,26 +284,19 @@ def _ray_outcomes(todo: list[RunConfig], root: Path, executor: Executor) -> Iter
 
 # -- progress ---------------------------------------------------------------------------
 
-def _duration(seconds: float) -> str:
-    """``1h05m``, ``4m12s`` or ``37s``."""
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 class Progress:
     """Runs done / total, epochs per second and ETA of a sweep, with the epochs read from the store
     (so it works for any executor). On an interactive terminal a status line on stderr is redrawn
-    every second; elsewhere (CI logs, pipes) each finished run prints one line with the same figures.
+    every second; elsewhere (CI logs, pipes) each finished run prints one line with the same figures,
+    and a heartbeat line ``... runs done, ...`` comes every :attr:`HEARTBEAT_SECONDS` while runs are left,
+    so a log never stays silent for more than that while a sweep is alive.
 
     The rate counts the epochs trained since the sweep started; ETA = remaining epochs / rate, where
     a finished, diverged or failed run has no epochs left.
     """
 
     REFRESH_SECONDS = 1.0
+    HEARTBEAT_SECONDS = 60.0
 
     def __init__(self, todo: list[RunConfig], store: RunStore, live: bool) -> None:
         self.todo = {config.run_id: config for config in todo}
@@ -319,18 +312,17 @@ class Progress:
         self._thread = threading.Thread(target=self._refresh, daemon=True)
 
     def __enter__(self) -> Progress:
-        if self.live:
-            self._thread.start()
+        self._thread.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
         self._stop.set()
+        self._thread.join()
         if self.live:
-            self._thread.join()
             self._clear()
         verb = "computed" if kind is None else "stopped after"
         failed = f", {self.failed} failed" if self.failed else ""
-        print(f"{verb} {len(self.ended)}/{len(self.todo)} runs{failed} in {_duration(self._elapsed())}", flush=True)
+        print(f"{verb} {len(self.ended)}/{len(self.todo)} runs{failed} in {duration(self._elapsed())}", flush=True)
 
     def finished(self, outcome: Outcome) -> None:
         """Record and print one run's outcome."""
@@ -351,7 +343,7 @@ class Progress:
         """``12/240 epochs, 1.3 epochs/s, ETA 2m58s``."""
         now = self._epochs_now()
         rate = (now - self.initial) / max(self._elapsed(), 1e-9)
-        eta = _duration((self.target - now) / rate) if rate > 0 else "?"
+        eta = duration((self.target - now) / rate) if rate > 0 else "?"
         return f"{now}/{self.target} epochs, {rate:.3g} epochs/s, ETA {eta}"
 
     def _epochs_now(self) -> int:
@@ -369,14 +361,22 @@ class Progress:
         return time.monotonic() - self.start
 
     def _refresh(self) -> None:
-        while not self._stop.wait(self.REFRESH_SECONDS):
+        while not self._stop.wait(self.REFRESH_SECONDS if self.live else self.HEARTBEAT_SECONDS):
             with self._lock:
-                if len(self.ended) < len(self.todo):
+                if len(self.ended) >= len(self.todo):
+                    continue
+                if self.live:
                     self._draw()
+                else:
+                    print(self._state(), flush=True)
+
+    def _state(self) -> str:
+        """``3/8 runs done (1 failed), 12/240 epochs, ...``."""
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return f"{len(self.ended)}/{len(self.todo)} runs done{failed}, {self.summary()}"
 
     def _draw(self) -> None:
-        failed = f" ({self.failed} failed)" if self.failed else ""
-        sys.stderr.write(f"\r\033[K{len(self.ended)}/{len(self.todo)} runs done{failed}, {self.summary()}")
+        sys.stderr.write(f"\r\033[K{self._state()}")
         sys.stderr.flush()
 
     @staticmethod
