@@ -69,6 +69,7 @@ def test_status_shows_diverged_and_failed_runs(tiny_preset, capsys):
     assert main(["status", tiny_preset, "--only", "02"]) == 0
 
 
+@pytest.mark.slow
 def test_one_run_from_flags_and_from_a_preset(tiny_preset, tmp_path, capsys):
     flags = ["--elr", "0.01", "--width", "2", "--train-size", "256", "--epochs", "3", "--device", "cpu"]
     assert main(["run", *flags, "--results", str(tmp_path / "runs")]) == 0

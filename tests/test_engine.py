@@ -151,6 +151,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tiny_config, t
     assert not list(killed.run_dir(config).glob("*.tmp")) and not list(killed.run_dir(config).glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_run_is_marked_running_before_its_metrics_change_and_its_ending_status_is_written_last(
         tiny_config, store, monkeypatch):
     """The writer's half of the store's read protocol: no reader sees an ended status beside
@@ -170,6 +171,7 @@ def test_a_run_is_marked_running_before_its_metrics_change_and_its_ending_status
     assert [name for name, _ in writes[-2:]] == ["timing.json", "status.json"]
 
 
+@pytest.mark.slow
 def test_a_reader_never_mixes_two_versions_of_a_run_being_extended(tiny_config, store, monkeypatch):
     """``load`` without the lock while another process extends the run between its reads of the
     status and of the metrics: it gets the run as it ended, not a checksum error or a mixed table."""
@@ -263,6 +265,7 @@ def test_weights_collapsing_to_norm_zero_are_recorded_as_diverged(fashion_mnist,
     assert run(config, store).status.status == "diverged"  # not retried
 
 
+@pytest.mark.slow
 def test_corrupt_store_files_get_clear_errors(tiny_config, store):
     run(tiny_config, store)
     folder = store.run_dir(tiny_config)
@@ -290,6 +293,7 @@ def test_corrupt_store_files_get_clear_errors(tiny_config, store):
         store.runs()
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_where_the_pre_training_ended(tiny_config, store, monkeypatch, tmp_path):
     monkeypatch.setattr(paths, "WORK_DIR", tmp_path / "work")
     pre = run(tiny_config, store)

@@ -49,6 +49,7 @@ def _exact_hessian(model, data) -> tuple[torch.Tensor, list[int]]:
     return hessian, sizes
 
 
+@pytest.mark.slow
 def test_hutchinson_matches_the_exact_trace_within_its_standard_error(setup):
     """E[v^T H v] = tr H; with Rademacher v the variance per probe is 2 sum_{i != j} H_ij^2."""
     model, data = setup
@@ -98,6 +99,7 @@ def test_sharpness_is_scale_invariant_and_leaves_training_state_alone(setup):
         assert after.per_layer[name] == pytest.approx(before.per_layer[name], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_engine_records_sharpness_on_its_schedule(tiny_config, store):
     from sphere_regimes import run
 

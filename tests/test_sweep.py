@@ -69,6 +69,7 @@ def _sweep_command(preset: str, *flags: str) -> list[str]:
     return [sys.executable, "-m", "sphere_regimes.cli", "sweep", preset, *flags]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tiny_preset", [LONGER], indirect=True)
 def test_ctrl_c_stops_a_local_sweep_cleanly_and_a_restart_completes_it(tiny_preset, tmp_path):
     expected = _reference(tiny_preset, tmp_path / "reference")
