@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Conventional training: SGD with weight decay picks its regime
+# # Conventional training: does SGD with weight decay pick the regime of its equilibrium ELR?
 #
 # **The paper's claim (§6; Li, Lyu & Arora 2020; Wan et al. 2021).** Train the same scale-invariant network
 # with plain SGD and weight decay in the full parameter space. The norm of the weights is no longer
