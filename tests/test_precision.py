@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
+import reference
 from sphere_regimes import RunConfig, chapters, engine, paths, run
 from sphere_regimes.batched import check_sweep
-from sphere_regimes.chapters.three_regimes import PRECISION_SUMMARIES, precision_agreement
+from sphere_regimes.chapters.three_regimes import (PRECISION_SUMMARIES, precision_agreement, precision_intervals,
+                                                   with_bfloat16)
 from sphere_regimes.cli import main
 from sphere_regimes.store import RunStore
 
@@ -108,3 +110,63 @@ def test_the_precision_rule_passes_inside_the_widened_seed_range_and_fails_outsi
     assert not outside["passed"].any() and not outside["train_loss_inside"].any()
     relabelled = precision_agreement(float32, _summaries({"train_loss": [2.0, 2.0, 2.0]}, [1, 3, 1]))
     assert not relabelled["labels_agree"].any() and not relabelled["passed"].any()
+
+
+def test_the_shown_intervals_are_the_rule_s():
+    """The detail table the chapter shows flags exactly the summaries the rule finds outside."""
+    float32 = _summaries({"train_loss": [1.0, 2.0, 3.0], "cos_to_init": [0.5, 0.5, 0.6]}, [1, 1, 1])
+    for values in ([3.9] * 3, [4.2] * 3, [-0.1] * 3):
+        bfloat16 = _summaries({"train_loss": values, "cos_to_init": [0.7] * 3}, [1, 1, 1])
+        detail = precision_intervals(float32, bfloat16).set_index("summary")
+        rule = precision_agreement(float32, bfloat16).iloc[0]
+        assert all(detail.loc[c, "inside"] == rule[f"{c}_inside"] for c in PRECISION_SUMMARIES)
+        assert detail.loc["train_loss", ["allowed_low", "allowed_high"]].tolist() == [0.0, 4.0]
+
+
+def test_the_bfloat16_grid_swaps_only_the_runs_it_has():
+    class Fake:
+        def __init__(self, elr, seed, dtype):
+            self.config = RunConfig(elr=elr, seed=seed, compute_dtype=dtype)
+    grid = [Fake(e, s, "float32") for e in (1e-3, 1e-2) for s in (0, 1)]
+    swapped = with_bfloat16(grid, [Fake(1e-2, 1, "bfloat16")])
+    assert [r.config.compute_dtype for r in swapped] == ["float32", "float32", "float32", "bfloat16"]
+    assert [(r.config.elr, r.config.seed) for r in swapped] == [(r.config.elr, r.config.seed) for r in grid]
+
+
+def test_the_bfloat16_verdict_of_the_book_recomputed_from_the_store():
+    """The cpu preset's bfloat16 validation (chapter 02), recomputed from metrics.csv and config.json with
+    pandas (``tests/reference.py``: its own regime rule and summaries): per ELR, the labels and the six summaries
+    against the float32 seeds' widened range, and the verdict the chapter prints."""
+    params = chapters.three_regimes.Params.from_preset("cpu")
+    if not params.precision_elrs:
+        pytest.skip("the cpu preset lists no precision_elrs")
+    table = reference.runs()
+    grid = table[(table["optimizer"] == "sphere") & (table["constraint"] == "total") & (table["epochs"] == 150)
+                 & (table["width"] == 8) & (table["train_size"] == 10000) & table["init_from"].isna()]
+    expected = {}
+    for elr in params.precision_elrs:
+        at_elr = grid[np.isclose(grid["elr"], elr, rtol=1e-12, atol=0)]
+        by_dtype = {dtype: [_reference_summary(r.run_id, r.status) for r in frame.itertuples()]
+                    for dtype, frame in at_elr.groupby(at_elr["compute_dtype"].fillna("float32"))}
+        float32, bfloat16 = pd.DataFrame(by_dtype["float32"]), pd.DataFrame(by_dtype["bfloat16"])
+        assert len(float32) == len(bfloat16) == len(params.seeds)
+        inside = [float32[c].min() - (float32[c].max() - float32[c].min()) / 2 <= bfloat16[c].mean()
+                  <= float32[c].max() + (float32[c].max() - float32[c].min()) / 2 for c in PRECISION_SUMMARIES]
+        expected[elr] = set(bfloat16["regime"]) <= set(float32["regime"]) and all(inside)
+    findings = chapters.three_regimes.analyse(params)
+    shown = findings.tables["precision"].frame
+    assert dict(zip(shown["ELR"], shown["passed"] == "yes")) == pytest.approx(expected)
+    assert findings.values["precision_passed"] == ("passes" if all(expected.values()) and
+                                                   "verdicts change" not in findings.values["precision_md"] else "fails")
+
+
+def _reference_summary(run_id: str, status: str) -> dict[str, float]:
+    """The six summaries of the precision rule and the regime, read from the run's metrics.csv."""
+    frame = reference.metrics(run_id)
+    last, evaluated = frame.iloc[-1], frame["test_error"].dropna()
+    evaluated = evaluated[evaluated.index > 0]
+    return {"regime": reference.regime(frame, status=status), "train_loss": last["train_loss"],
+            "best_test_error": frame["test_error"].min(),
+            "late_test_error": evaluated[evaluated.index > evaluated.index[-1] - 10].mean(),
+            "effective_grad_norm": last["effective_grad_norm"], "angle_epoch_deg": last["angle_epoch_deg"],
+            "cos_to_init": last["cos_to_init"]}

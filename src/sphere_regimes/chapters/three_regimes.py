@@ -279,6 +279,29 @@ def precision_agreement(float32: pd.DataFrame, bfloat16: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def precision_intervals(float32: pd.DataFrame, bfloat16: pd.DataFrame) -> pd.DataFrame:
+    """The numbers behind :func:`precision_agreement`, for reading: one row per ELR and summary with the float32
+    seeds' ``low`` and ``high``, the ``allowed`` interval (widened by half the range on each side), the bfloat16
+    seed mean and whether it is ``inside``."""
+    rows = []
+    for elr, low_precision in bfloat16.groupby("elr"):
+        reference = float32[float32["elr"] == elr]
+        for column in PRECISION_SUMMARIES:
+            low, high = reference[column].min(), reference[column].max()
+            margin, mean = (high - low) / 2, low_precision[column].mean()
+            rows.append({"elr": elr, "summary": column, "float32_min": low, "float32_max": high,
+                         "allowed_low": low - margin, "allowed_high": high + margin, "bfloat16_mean": mean,
+                         "inside": bool(low - margin <= mean <= high + margin)})
+    return pd.DataFrame(rows)
+
+
+def with_bfloat16(grid: list[RunResult], bfloat16: list[RunResult]) -> list[RunResult]:
+    """The grid with each float32 run replaced by the bfloat16 run of the same ELR and seed, where one exists:
+    the store the book would have read had these runs been computed in bfloat16."""
+    low_precision = {(r.config.elr, r.config.seed): r for r in bfloat16}
+    return [low_precision.get((r.config.elr, r.config.seed), r) for r in grid]
+
+
 @dataclass
 class ThreeRegimesFindings(Findings):
     """The chapter's findings and the data of its figures."""
@@ -298,32 +321,87 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     store = store if store is not None else presets.preset_store(params.preset)
     found = runs(params, store)
     findings = ThreeRegimesFindings(params=params)
-    summary = regimes.run_summary(found.grid, params.num_classes)
-    regime_of = {float(e): int(r) for e, r in regimes.majority_regimes(summary).items()}
+    summary, regime_of, boundaries, equal_loss = _grid_analysis(found.grid, params)
     initial = found.grid[0].metrics.loc[0]
     findings.summary, findings.regime_of, findings.initial = summary, regime_of, initial
     findings.chance_error = 1 - 1 / params.num_classes
     findings.groups = regimes.by_elr([r for r in found.grid if r.config.elr in params.elrs])
-    boundaries = regimes.grid_boundaries(summary)
     findings.boundary_elrs = [math.sqrt(low * high) for _, _, low, high in boundaries]
     findings.representative_elrs = regimes.representative_elrs(regime_of)
     total_of = {r.config.elr: r for r in found.grid if found.individual and r.config.seed == found.individual[0].config.seed}
     findings.constraint_pairs = {r.config.elr: (total_of[r.config.elr], r) for r in sorted(found.individual,
                                                                                         key=lambda r: r.config.elr)}
-    ordered = sorted(found.grid, key=lambda r: (r.config.elr, r.config.seed))  # the summary's row order
-    summary["late_test_error"] = [regimes.tail_mean(r.metrics, "test_error", LATE_EPOCHS) for r in ordered]
-    summary["loss_at_half"] = [regimes.second_half(r.metrics)["train_loss"].iloc[0] for r in ordered]
-    summary["late_loss_over_initial"] = [regimes.second_half(r.metrics)["train_loss"].mean() / r.metrics.loc[0, "train_loss"]
-                                         for r in ordered]
-    equal_loss = _equal_loss(found.grid, regime_of)
     findings.values.update(_setting_values(params, found, store, initial))
     findings.values.update(_result_values(summary, regime_of, boundaries, equal_loss, findings))
     findings.tables = _tables(summary, equal_loss, findings, found, store)
     findings.claims = _claims(found.grid, summary, regime_of, boundaries, equal_loss, findings.chance_error)
     findings.tables["claims"] = claims_table(findings.claims)
     findings.key_numbers = _key_numbers(summary, regime_of, boundaries, findings)
+    _precision_findings(findings, found)
     findings.values["claims_md"] = _claims_sentence(findings.claims)
     return findings
+
+
+def _grid_analysis(grid: list[RunResult], params: Params):
+    """The per-run summary of the total-constraint runs (:func:`regimes.run_summary` with the late test error,
+    the loss at half the run and the late loss over the initial one added), the majority regime per ELR, the
+    grid's boundaries and the regime-1 runs at equal loss (:func:`_equal_loss`)."""
+    summary = regimes.run_summary(grid, params.num_classes)
+    ordered = sorted(grid, key=lambda r: (r.config.elr, r.config.seed))  # the summary's row order
+    summary["late_test_error"] = [regimes.tail_mean(r.metrics, "test_error", LATE_EPOCHS) for r in ordered]
+    summary["loss_at_half"] = [regimes.second_half(r.metrics)["train_loss"].iloc[0] for r in ordered]
+    summary["late_loss_over_initial"] = [regimes.second_half(r.metrics)["train_loss"].mean() / r.metrics.loc[0, "train_loss"]
+                                         for r in ordered]
+    regime_of = {float(e): int(r) for e, r in regimes.majority_regimes(summary).items()}
+    return summary, regime_of, regimes.grid_boundaries(summary), _equal_loss(grid, regime_of)
+
+
+def _precision_findings(findings: ThreeRegimesFindings, found: Runs) -> None:
+    """The bfloat16 validation (issue 16): :func:`precision_agreement` at each ELR of ``precision_elrs``, and the
+    verdicts of the chapter's claims recomputed on the grid with the bfloat16 runs in place of the float32 ones
+    (:func:`with_bfloat16`). Adds the tables ``precision`` and ``precision_detail`` and the sentence
+    ``precision_md``."""
+    if not found.bfloat16:
+        findings.values["precision_md"] = ("This preset trains no bfloat16 runs (`precision_elrs` is empty), so "
+                                           "this page computes no verdict on the precision.")
+        findings.values["precision_passed"] = "is not tested"
+        findings.tables["precision"] = findings.tables["precision_detail"] = Table(pd.DataFrame())
+        return
+    params = findings.params
+    elrs = sorted({r.config.elr for r in found.bfloat16})
+    float32 = findings.summary[findings.summary["elr"].isin(elrs)]
+    bfloat16 = _grid_analysis(found.bfloat16, params)[0]
+    agreement = precision_agreement(float32, bfloat16)
+    grid = with_bfloat16(found.grid, found.bfloat16)
+    changed = [(a.id, a.verdict, b.verdict) for a, b in zip(findings.claims, _claims(grid, *_grid_analysis(grid, params),
+                                                                                     findings.chance_error))
+               if a.verdict != b.verdict]
+    labels = {name: frame.groupby("elr")["regime"].agg(lambda r: " ".join(map(str, r)))
+              for name, frame in (("float32", float32), ("bfloat16", bfloat16))}
+    detail = precision_intervals(float32, bfloat16)
+    outside = detail[~detail["inside"]].groupby("elr")["summary"].agg(", ".join)
+    table = pd.DataFrame({"ELR": agreement["elr"], "float32 regimes": agreement["elr"].map(labels["float32"]),
+                          "bfloat16 regimes": agreement["elr"].map(labels["bfloat16"]),
+                          "labels agree": agreement["labels_agree"].map({True: "yes", False: "no"}),
+                          "summaries outside": agreement["elr"].map(outside).fillna("none"),
+                          "passed": agreement["passed"].map({True: "yes", False: "no"})})
+    findings.tables["precision"] = Table(table, {"ELR": ".3g"}, show_index=False)
+    findings.tables["precision_detail"] = Table(detail.drop(columns="inside").assign(
+        inside=detail["inside"].map({True: "yes", False: "no"})),
+        {c: ".4g" for c in ("elr", "float32_min", "float32_max", "allowed_low", "allowed_high", "bfloat16_mean")},
+        show_index=False)
+    failed = [f"{e:g}" for e, ok in zip(agreement["elr"], agreement["passed"]) if not ok]
+    passed = not failed and not changed
+    findings.values["precision_passed"] = "passes" if passed else "fails"
+    findings.values["precision_md"] = (
+        f"bfloat16 **{'passes' if passed else 'fails'}** the rule: "
+        + (f"it agrees with float32 at all {len(elrs)} ELRs" if not failed else
+           f"it fails at ELR {', '.join(failed)} of the {len(elrs)} tested")
+        + (", and no verdict of this chapter's claims changes when its runs replace the float32 ones."
+           if not changed else "; with its runs in place of the float32 ones, the verdicts change: "
+           + "; ".join(f"`{claim}` {a} → {b}" for claim, a, b in changed) + "."))
+    findings.key_numbers.append(f"bfloat16: {'passes' if passed else 'fails'} (failed ELRs: {', '.join(failed) or 'none'}; "
+                                f"changed verdicts: {len(changed)})")
 
 
 def _equal_loss(grid: list[RunResult], regime_of: dict[float, int]) -> dict[str, pd.DataFrame]:
