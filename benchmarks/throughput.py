@@ -85,7 +85,7 @@ def _flops(work) -> int:
 def epoch_flops(width: int, train_size: int) -> float:
     """FLOPs of one epoch with full metrics: training steps and the train-mode metric pass over
     ``train_size`` images, the test forward over the test set (counted on one batch and scaled)."""
-    model = build_model(RunConfig(width=width, device="cpu"), 1, 10)
+    model = build_model(RunConfig(width=width, elr=1e-3, device="cpu"), 1, 10)
     si = list(si_parameters(model).values())
     x, y = torch.randn(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
     step = _flops(lambda: F.cross_entropy(model(x), y).backward())
@@ -249,16 +249,16 @@ def _merged_run(elr: float, width: int, epochs: int, root: Path, train_size: int
         assert np.isfinite(np.mean(losses) + np.mean(grad_norms))
 
 
-def reference(kind: str, elrs: list[float], width: int, train_size: int, epochs: int, threads: int
-              ) -> tuple[float, int]:
+def reference(kind: str, elrs: list[float], width: int, train_size: int, epochs: int, threads: int,
+              loader_workers: tuple[int, ...] = (0, 2)) -> tuple[float, int]:
     """Images per second of the reference ``kind`` ("official" or "merged") run one ELR at a time, and
-    the better ``num_workers``."""
+    the better ``num_workers`` of ``loader_workers``."""
     torch.set_num_threads(threads)
     one_run = {"official": _official_run, "merged": _merged_run}[kind]
     best = (0.0, 0)
     with tempfile.TemporaryDirectory() as scratch:
         root = _torchvision_root(Path(scratch) / "data")
-        for num_workers in (0, 2):
+        for num_workers in loader_workers:
             start = time.perf_counter()
             for index, elr in enumerate(elrs):
                 workdir = Path(scratch) / f"{kind}-w{num_workers}-{index}"
@@ -280,6 +280,8 @@ def main() -> None:
     parser.add_argument("--compute-dtypes", nargs="+", default=["float32", "bfloat16"],
                         choices=["float32", "bfloat16"])
     parser.add_argument("--no-fused", action="store_true", help="skip the fused (batched) engine")
+    parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2],
+                        help="DataLoader num_workers the references try (the better one counts)")
     args = parser.parse_args()
     peaks = {name: matmul_peak(getattr(torch, name), args.threads) for name in ("float32", "bfloat16")}
     print(f"ConvNetSI on {args.train_size} Fashion-MNIST images (+ {TEST_IMAGES} test), batch {BATCH}, "
@@ -291,8 +293,10 @@ def main() -> None:
           f"{'vs official':>11} {'vs merged':>9} {'GFLOP/s':>8} {'of f32 peak':>11} {'of bf16 peak':>12}")
     workers = sorted({1, args.threads})
     for width in args.widths:
-        official, _ = reference("official", args.elrs, width, args.train_size, args.epochs, args.threads)
-        merged, _ = reference("merged", args.elrs, width, args.train_size, args.epochs, args.threads)
+        official, _ = reference("official", args.elrs, width, args.train_size, args.epochs, args.threads,
+                                tuple(args.loader_workers))
+        merged, _ = reference("merged", args.elrs, width, args.train_size, args.epochs, args.threads,
+                              tuple(args.loader_workers))
         flops_per_image = epoch_flops(width, args.train_size) / args.train_size
         engines = {}
         for dtype in args.compute_dtypes:
