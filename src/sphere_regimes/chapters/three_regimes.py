@@ -390,7 +390,7 @@ def _precision_findings(findings: ThreeRegimesFindings, found: Runs) -> None:
         inside=detail["inside"].map({True: "yes", False: "no"})),
         {c: ".4g" for c in ("elr", "float32_min", "float32_max", "allowed_low", "allowed_high", "bfloat16_mean")},
         show_index=False)
-    failed = [f"{e:g}" for e, ok in zip(agreement["elr"], agreement["passed"]) if not ok]
+    failed = [f"{e:.3g}" for e, ok in zip(agreement["elr"], agreement["passed"]) if not ok]
     passed = not failed and not changed
     findings.values["precision_passed"] = "passes" if passed else "fails"
     findings.values["precision_md"] = (
