@@ -59,6 +59,32 @@ def test_individual_constraint_keeps_each_layer_and_filter_norm(fashion_mnist):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
 
 
+def test_the_official_individual_constraint_puts_every_filter_at_the_rms_norm(fashion_mnist):
+    """grouping "filter_rms": the initial point is moved so that every filter has norm r = ||w0|| / sqrt(F),
+    the total norm is unchanged, and every step ends there again, equal to a hand-written projected step."""
+    torch.manual_seed(0)
+    model = ConvNetSI(4, 3, 1, 10).double()
+    si = list(si_parameters(model).values())
+    radius, filters = float(joint_norm(si)), sum(p.shape[0] for p in si)
+    r = radius / math.sqrt(filters)
+    elr = 1e-2
+    optimizer = SphereSGD(si, elr=elr, constraint="individual", grouping="filter_rms")
+    for p in si:
+        torch.testing.assert_close(p.detach().flatten(1).norm(dim=1), torch.full((p.shape[0],), r, dtype=p.dtype))
+    assert float(joint_norm(si)) == pytest.approx(radius, rel=1e-12)
+    assert optimizer.lr / r ** 2 == pytest.approx(filters * elr)  # each filter's ELR
+    x, y = _real_batches(fashion_mnist, 1, dtype=torch.float64)[0]
+    start = [p.detach().clone() for p in si]
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    grads = [p.grad.clone() for p in si]
+    optimizer.step()
+    for p, w, g in zip(si, start, grads):
+        moved = (w - elr * radius ** 2 * g).flatten(1)
+        expected = (moved * (r / moved.norm(dim=1, keepdim=True))).view_as(w)
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-15)
+
+
 def test_sphere_sgd_equals_naive_projected_gradient_reference(fashion_mnist):
     """Reference: w <- (w - lr g) * ||w_0|| / ||w - lr g|| with lr = elr ||w_0||^2, written out by hand."""
     batches = _real_batches(fashion_mnist, 3, dtype=torch.float64)

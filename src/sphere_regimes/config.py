@@ -144,7 +144,7 @@ class RunConfig:
     def label(self) -> str:
         """Short human-readable description for tables and legends."""
         if self.is_sphere:
-            core = f"ELR {self.elr:g} ({self.constraint})"
+            core = f"ELR {self.elr:g} ({self.constraint if self.constraint == 'total' else 'individual, ' + self.grouping})"
         else:
             core = f"SGD lr {self.lr:g} wd {self.weight_decay:g} mom {self.momentum:g}"
         precision = " bf16" if self.compute_dtype == "bfloat16" else ""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 CONSTRAINTS = ("total", "individual")  # the norm constraint: joint (the paper's) or per group
-INDIVIDUAL_GROUPINGS = ("layer", "filter")  # the groups of the individual constraint
+INDIVIDUAL_GROUPINGS = ("layer", "filter", "filter_rms")  # the groups of the individual constraint
 
 
 def joint_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -54,6 +54,11 @@ class SphereSGD(torch.optim.Optimizer):
     * ``constraint="individual"``: every group keeps its own initial norm, so every
       ``eta_i = elr * ||w_0||^2 / ||w_i0||^2`` is frozen. ``grouping="layer"`` makes each
       tensor a group, ``grouping="filter"`` each output filter (row of the flattened weight).
+      ``grouping="filter_rms"`` is the official code's individual constraint (its ``fix_all_elr``):
+      every output filter of every tensor at one common norm, the RMS filter norm
+      ``r = ||w_0|| / sqrt(F)`` over the F filters, so that the total norm stays ``||w_0||`` and every filter
+      has the ELR ``lr / r^2 = F * elr`` (``sum_f 1/eta_f = 1/elr``). The constructor moves the initial
+      point onto this set: it rescales each filter of the tensors it is given to norm ``r`` (in place).
 
     No momentum and no weight decay (they would change the ELR). Pass only SI tensors: a
     model's non-SI parameters need an optimizer of their own (or are frozen, as here).
@@ -78,9 +83,14 @@ class SphereSGD(torch.optim.Optimizer):
         defaults = {"elr": float(elr), "constraint": constraint, "grouping": grouping, "radius": radius}
         super().__init__(params, defaults)
         if constraint == "individual":
+            filters = sum(p.shape[0] for p in params)
             for p in params:
                 with torch.no_grad():
-                    norms = _filter_norms(p) if grouping == "filter" else torch.linalg.vector_norm(p)
+                    if grouping == "filter_rms":
+                        norms = torch.full((p.shape[0],), radius / filters ** 0.5, dtype=p.dtype, device=p.device)
+                        p.mul_((norms / _filter_norms(p)).view(-1, *([1] * (p.dim() - 1))))
+                    else:
+                        norms = _filter_norms(p) if grouping == "filter" else torch.linalg.vector_norm(p)
                 self.state[p]["radius"] = norms.clone()
 
     @property
@@ -119,7 +129,7 @@ class SphereSGD(torch.optim.Optimizer):
 
     def _retract_individual(self, p: torch.Tensor, grouping: str) -> None:
         radius = self.state[p]["radius"]
-        if grouping == "filter":
+        if grouping in ("filter", "filter_rms"):
             p.mul_((radius / _filter_norms(p)).view(-1, *([1] * (p.dim() - 1))))
         else:
             p.mul_(radius / torch.linalg.vector_norm(p))
