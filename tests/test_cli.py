@@ -96,18 +96,9 @@ def test_bad_input_is_a_one_line_error(tiny_preset, argv, message, capsys):
     assert "\n" not in error and message in error
 
 
-def _copy_runs(tmp_path, count=3):
-    """The first ``count`` runs of the committed store in a scratch store (nothing is trained)."""
-    import shutil
-    store = tmp_path / "store"
-    for source in sorted(p for p in paths.REPO_ROOT.joinpath("results").iterdir() if (p / "config.json").exists())[:count]:
-        shutil.copytree(source, store / source.name, ignore=shutil.ignore_patterns("*.pt"))
-    return store
-
-
-def test_ls_lists_every_run_goes_on_past_a_corrupt_one_and_removes_stale_locks(tmp_path, capsys):
+def test_ls_lists_every_run_goes_on_past_a_corrupt_one_and_removes_stale_locks(tmp_path, committed_runs, capsys):
     import json
-    store = _copy_runs(tmp_path)
+    store = committed_runs(sorted(committed_runs.available)[:3])
     good, bad, other = sorted(p.name for p in store.iterdir())
     (store / bad / "metrics.csv").write_text("epoch,train_loss\n0,1\n")
     (store / "0123456789abcdef").mkdir()

@@ -6,7 +6,8 @@
   processes or on a Ray cluster (:mod:`sphere_regimes.sweep`);
 * ``sphere-regimes status PRESET``: a table of those runs (done, diverged, running, interrupted,
   failed, corrupt, missing) and their regimes;
-* ``sphere-regimes ls``: every run folder of a store, planned or not, with state, regime and final metrics.
+* ``sphere-regimes ls``: every run folder of a store, planned or not, with state, regime and final metrics;
+* ``sphere-regimes export tensorboard OUT``: a store's runs as TensorBoard event files (:mod:`sphere_regimes.export`).
 
 Errors (usage errors too) are one line on stderr with exit status 2; Ctrl-C stops with exit status 130, and the same
 command started again resumes where it stopped.
@@ -21,11 +22,12 @@ import os
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import NoReturn
 
 import torch
 
-from . import chapters, paths, plans, presets, sweep
+from . import chapters, export, paths, plans, presets, sweep
 from .config import COMPUTE_DTYPES, DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, resolve_device, run, show_progress
@@ -175,8 +177,13 @@ def _print_problems(rows: list[dict]) -> None:
             print(f"{row['state']} {row['run']}: {row['error']}")
 
 
+def _listed_store(args: argparse.Namespace) -> RunStore:
+    """The store of ``ls`` and ``export``: --preset's, else --store, else the store of ``run``."""
+    return presets.preset_store(args.preset) if args.preset else RunStore(args.store or _default_store())
+
+
 def _ls(args: argparse.Namespace) -> int:
-    store = presets.preset_store(args.preset) if args.preset else RunStore(args.store or _default_store())
+    store = _listed_store(args)
     for removed in store.remove_stale_locks():
         print(f"removed {removed}: it held only the stale lock of a run that never started", file=sys.stderr)
     rows = plans.store_rows(store)
@@ -202,6 +209,22 @@ def _ls(args: argparse.Namespace) -> int:
         print(f"\n{len(rows)} runs in {store.root}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         _print_problems(rows)
     return 1 if any(row["state"] == "corrupt" for row in rows) else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = _listed_store(args)
+    if not store.root.is_dir():
+        raise ValueError(f"there is no result store at {store.root}: give --store DIR or --preset PRESET")
+    planned = None
+    if args.preset is not None:
+        planned = {c.run_id for configs in chapters.planned_runs(args.preset, None, store).values() for c in configs}
+    report = export.export_tensorboard(store, args.out, planned)
+    for problem in report.problems:
+        print(f"left out: {problem}", file=sys.stderr)
+    print(f"wrote {len(report.written)} runs of {store.root} to {args.out}"
+          + (f" ({len(report.problems)} left out)" if report.problems else "")
+          + f"; see them with `tensorboard --logdir {args.out}`")
+    return 1 if report.problems else 0
 
 
 def _claims(args: argparse.Namespace) -> int:
@@ -300,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--elr", type=float, metavar="X", help="only sphere runs at this ELR")
     lister.add_argument("--json", action="store_true", help="print the rows as JSON")
     lister.set_defaults(handler=_ls)
+    _add_export_parser(commands)
     ledger = commands.add_parser("claims", help="the claims ledger: every claim of the paper with its verdict on a preset",
                                  description="Measure every claim of the paper that the book tests on the preset's "
                                              "stored runs and print its verdict (held, partly, not held, not tested "
@@ -308,6 +332,23 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--csv", metavar="FILE", help="also write the whole ledger (rules, margins, reasons) as CSV")
     ledger.set_defaults(handler=_claims)
     return parser
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    exporter = commands.add_parser(
+        "export", help="write a store's runs for another tool (TensorBoard)",
+        description="Write every run of a result store as TensorBoard event files, one folder per run (its label "
+                    "and id) under OUT: each metrics.csv column as a scalar series (step = epoch) and the run's "
+                    "hyperparameters (ELR or lr and weight decay, seed, constraint, regime, status, ...) for "
+                    "the HParams dashboard. Needs the tensorboard package: " + export.INSTALL_HINT + ".",
+        epilog="example: `sphere-regimes export tensorboard _work/tb --preset cpu && tensorboard --logdir _work/tb`")
+    exporter.add_argument("format", choices=("tensorboard",), help="what to write (tensorboard)")
+    exporter.add_argument("out", type=Path, metavar="OUT", help="folder for the event files (made if missing)")
+    where = exporter.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="DIR", help="the store folder (default: SPHERE_REGIMES_RESULTS, else "
+                                                      "_work/runs, where `sphere-regimes run` writes)")
+    where.add_argument("--preset", help="the runs this preset plans, from its store")
+    exporter.set_defaults(handler=_export)
 
 
 def _add_run_parser(commands: argparse._SubParsersAction) -> None:
@@ -363,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ValueError, DataNotFoundError, StoreError, PresetError, RunFailedError, sweep.SweepError,
-            MissingRunsError) as error:
+            MissingRunsError, export.ExportError) as error:
         print(f"sphere-regimes: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sphere-regimes ls | head`: the reader has gone, nothing to say
