@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -37,15 +38,26 @@ from .chapters import MissingRunsError
 from .store import RunStore, StoreError
 
 
+DEMO_HEADER = f"{'ELR':>8} {'train loss':>11} {'test error':>11} {'eff. grad':>10} {'deg/epoch':>10}  regime"
+"""The header of the demo's table (the README's demo block is this table, see ``make readme-demo``)."""
+
+
+def demo_row(elr: float, final: Mapping[str, float], regime: int) -> str:
+    """One row of the demo's table: ELR, the last epoch's train loss, test error, effective gradient norm
+    and degrees turned per epoch, and the regime with its name."""
+    return (f"{elr:>8.0e} {final['train_loss']:>11.4f} {final['test_error']:>11.3f} "
+            f"{final['effective_grad_norm']:>10.3g} {final['angle_epoch_deg']:>10.1f}  "
+            f"{regime} ({REGIME_NAMES[regime]})")
+
+
 def _demo(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     store = RunStore(args.results)
     print(f"Demo sweep: ConvNetSI width {args.width} on the first {args.train_size} Fashion-MNIST training "
           f"images, batch 128, {args.epochs} epochs per ELR, store {store.root}")
-    header = f"{'ELR':>8} {'train loss':>11} {'test error':>11} {'eff. grad':>10} {'deg/epoch':>10}  regime"
-    print(header)
-    print("-" * len(header))
+    print(DEMO_HEADER)
+    print("-" * len(DEMO_HEADER))
     start = time.perf_counter()
     for elr in args.elrs:
         config = RunConfig(dataset="fashion_mnist", train_size=args.train_size, width=args.width, elr=elr,
@@ -53,9 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
         result = run(config, store)
         final = result.final
         regime = classify(result.metrics, DATASET_INFO[config.dataset].num_classes)
-        print(f"{elr:>8.0e} {final['train_loss']:>11.4f} {final['test_error']:>11.3f} "
-              f"{final['effective_grad_norm']:>10.3g} {final['angle_epoch_deg']:>10.1f}  "
-              f"{regime} ({REGIME_NAMES[regime]})", flush=True)
+        print(demo_row(elr, final, regime), flush=True)
     print(f"\n{len(args.elrs)} runs in {time.perf_counter() - start:.0f} s. Regimes are labelled at a budget of "
           f"{args.epochs} epochs: short runs blur the 1/2 boundary (see sphere_regimes.regimes).")
     return 0
