@@ -129,6 +129,22 @@ def test_committed_runs_are_restored_with_git_and_fine_tuning_runs_say_what_they
             plans.describe(tuned[0], store)
 
 
+def test_sgd_runs_say_their_lr_weight_decay_and_equilibrium_elr_and_get_their_regime():
+    from sphere_regimes import conventional, engine, plans
+    from sphere_regimes.store import RunStore
+    store = RunStore(paths.REPO_ROOT / "results")
+    sgd = [c for _, c, _ in store.entries() if c is not None and not c.is_sphere and c.weight_decay > 0]
+    assert {engine.load(c, store).status.status for c in sgd} >= {"done", "diverged"}  # the committed chapter 03
+    for config in sgd:
+        row = plans.run_row(config, store)
+        assert f"SGD lr {config.lr:g} wd {config.weight_decay:g}" in row["label"]
+        if row["state"] == "done":
+            elr = conventional.equilibrium_elr(engine.load(config, store).metrics)
+            assert row["label"].endswith(f", equilibrium ELR {elr:.3g}") and row["regime"] in (1, 2, 3)
+        else:
+            assert row["label"].endswith(", diverged: no equilibrium ELR")
+
+
 def test_status_lists_a_corrupt_run_with_its_problem_and_goes_on(tiny_preset, capsys):
     assert main(["sweep", tiny_preset, "--workers", "1"]) == 0
     store = presets.preset_store(tiny_preset)
