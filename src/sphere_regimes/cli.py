@@ -323,10 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "started are removed.",
         epilog="examples: `sphere-regimes ls` (the store of `sphere-regimes run`); `sphere-regimes ls --preset "
                "cpu --chapter 02 --status done`; `sphere-regimes ls --store results --elr 0.001 --json`")
-    where = lister.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="DIR", help="the store folder (default: SPHERE_REGIMES_RESULTS, else "
-                                                      "_work/runs, where `sphere-regimes run` writes)")
-    where.add_argument("--preset", help="the store of this preset (results/ for smoke, cpu, gpu and paper)")
+    _add_store_choice(lister, "the store of this preset (results/ for smoke, cpu, gpu and paper)")
     lister.add_argument("--chapter", metavar="NN", help="only the runs this chapter plans (needs --preset)")
     lister.add_argument("--status", choices=("done", "diverged", "running", "interrupted", "failed", "corrupt"),
                         help="only runs in this state")
@@ -354,11 +351,16 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
         epilog="example: `sphere-regimes export tensorboard _work/tb --preset cpu && tensorboard --logdir _work/tb`")
     exporter.add_argument("format", choices=("tensorboard",), help="what to write (tensorboard)")
     exporter.add_argument("out", type=Path, metavar="OUT", help="folder for the event files (made if missing)")
-    where = exporter.add_mutually_exclusive_group()
+    _add_store_choice(exporter, "the runs this preset plans, from its store")
+    exporter.set_defaults(handler=_export)
+
+
+def _add_store_choice(parser: argparse.ArgumentParser, preset_help: str) -> None:
+    """``--store DIR`` or ``--preset P`` (:func:`_listed_store`)."""
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--store", metavar="DIR", help="the store folder (default: SPHERE_REGIMES_RESULTS, else "
                                                       "_work/runs, where `sphere-regimes run` writes)")
-    where.add_argument("--preset", help="the runs this preset plans, from its store")
-    exporter.set_defaults(handler=_export)
+    where.add_argument("--preset", help=preset_help)
 
 
 def _add_run_parser(commands: argparse._SubParsersAction) -> None:
