@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -174,17 +174,20 @@ def _pool_outcomes(futures: dict[Future, RunConfig], store: RunStore) -> Iterato
     start = time.monotonic()
     started = False
     pending = set(futures)
+    ended = 0
     while pending:
         done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         for future in done:
             try:
-                yield future.result()
+                outcome = future.result()
             except BrokenProcessPool:
                 raise SweepError(
-                    f"a worker process of the sweep died abruptly with {len(pending) + len(done)} runs left (killed "
+                    f"a worker process of the sweep died abruptly with {len(futures) - ended} runs left (killed "
                     "by a signal, e.g. the out-of-memory killer's, or it crashed in native code or at start-up); "
                     "finished runs are kept: start the same command again to resume the others (with fewer "
                     "--workers if memory is short)") from None
+            ended += 1
+            yield outcome
         started = started or bool(done) or any(store.is_locked(futures[f]) for f in pending)
         waited = time.monotonic() - start
         if not started and waited > STARTUP_SECONDS:
