@@ -34,7 +34,7 @@ export JUPYTER_RUNTIME_DIR := $(ENV_DIR)/jupyter-runtime
 export XDG_CACHE_HOME := $(ENV_DIR)/cache
 export TORCHINDUCTOR_CACHE_DIR := $(ENV_DIR)/inductor
 
-.PHONY: help venv data browser demo runs verify notebooks book nbval-refresh test test-fast clean lock
+.PHONY: help venv data browser demo readme-demo runs verify notebooks book nbval-refresh test test-fast clean lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -65,6 +65,9 @@ browser:  ## headless Chromium for the book's browser test (Debian package as ro
 
 demo: data  ## a small ELR sweep on real Fashion-MNIST that prints a regime table
 	$(VENV)/bin/sphere-regimes demo
+
+readme-demo: data  ## run the demo and rewrite the README's demo block with its table
+	$(VENV)/bin/sphere-regimes demo | tee /dev/stderr | $(PY) tests/make_readme_demo.py README.md
 
 runs: data  ## compute the runs the PRESET's chapters need and the store lacks (sphere-regimes sweep)
 	$(VENV)/bin/sphere-regimes sweep $(PRESET) $(if $(WORKERS),--workers $(WORKERS))

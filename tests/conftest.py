@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,28 @@ def fashion_mnist():
 @pytest.fixture
 def store(tmp_path) -> RunStore:
     return RunStore(tmp_path / "results")
+
+
+class CommittedRuns:
+    """Copies of runs of the committed store ``results/`` (without their .pt files: nothing is trained) in a
+    scratch store: ``committed_runs(run_ids)`` returns the scratch store's folder; ``available`` maps every
+    committed run id to its config.json text."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.source = paths.REPO_ROOT / "results"
+        self.available = {p.name: (p / "config.json").read_text() for p in sorted(self.source.iterdir())
+                          if (p / "config.json").exists()}
+
+    def __call__(self, run_ids: list[str]) -> Path:
+        for run_id in run_ids:
+            shutil.copytree(self.source / run_id, self.root / run_id, ignore=shutil.ignore_patterns("*.pt"))
+        return self.root
+
+
+@pytest.fixture
+def committed_runs(tmp_path) -> CommittedRuns:
+    return CommittedRuns(tmp_path / "store")
 
 
 @pytest.fixture

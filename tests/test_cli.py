@@ -96,18 +96,9 @@ def test_bad_input_is_a_one_line_error(tiny_preset, argv, message, capsys):
     assert "\n" not in error and message in error
 
 
-def _copy_runs(tmp_path, count=3):
-    """The first ``count`` runs of the committed store in a scratch store (nothing is trained)."""
-    import shutil
-    store = tmp_path / "store"
-    for source in sorted(p for p in paths.REPO_ROOT.joinpath("results").iterdir() if (p / "config.json").exists())[:count]:
-        shutil.copytree(source, store / source.name, ignore=shutil.ignore_patterns("*.pt"))
-    return store
-
-
-def test_ls_lists_every_run_goes_on_past_a_corrupt_one_and_removes_stale_locks(tmp_path, capsys):
+def test_ls_lists_every_run_goes_on_past_a_corrupt_one_and_removes_stale_locks(tmp_path, committed_runs, capsys):
     import json
-    store = _copy_runs(tmp_path)
+    store = committed_runs(sorted(committed_runs.available)[:3])
     good, bad, other = sorted(p.name for p in store.iterdir())
     (store / bad / "metrics.csv").write_text("epoch,train_loss\n0,1\n")
     (store / "0123456789abcdef").mkdir()
@@ -136,6 +127,22 @@ def test_committed_runs_are_restored_with_git_and_fine_tuning_runs_say_what_they
         source = store.read_config(store.root / tuned[0].init_from)
         assert f"pre-trained at ELR {source.elr:g} for {source.epochs} → ELR {tuned[0].elr:g}" in \
             plans.describe(tuned[0], store)
+
+
+def test_sgd_runs_say_their_lr_weight_decay_and_equilibrium_elr_and_get_their_regime():
+    from sphere_regimes import conventional, engine, plans
+    from sphere_regimes.store import RunStore
+    store = RunStore(paths.REPO_ROOT / "results")
+    sgd = [c for _, c, _ in store.entries() if c is not None and not c.is_sphere and c.weight_decay > 0]
+    assert {engine.load(c, store).status.status for c in sgd} >= {"done", "diverged"}  # the committed chapter 03
+    for config in sgd:
+        row = plans.run_row(config, store)
+        assert f"SGD lr {config.lr:g} wd {config.weight_decay:g}" in row["label"]
+        if row["state"] == "done":
+            elr = conventional.equilibrium_elr(engine.load(config, store).metrics)
+            assert row["label"].endswith(f", equilibrium ELR {elr:.3g}") and row["regime"] in (1, 2, 3)
+        else:
+            assert row["label"].endswith(", diverged: no equilibrium ELR")
 
 
 def test_status_lists_a_corrupt_run_with_its_problem_and_goes_on(tiny_preset, capsys):

@@ -200,3 +200,74 @@ def test_without_ray_the_ray_executor_is_a_one_line_error(tiny_preset, monkeypat
     assert main(["sweep", tiny_preset, "--executor", "ray"]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "pip install 'sphere-regimes[ray]'" in error
+
+
+# -- local pool: a worker that dies, workers that never start ------------------------------------
+
+def _spawned_pool(workers: int = 1):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _outcomes_of(pool, jobs: dict, store: RunStore) -> None:
+    """What the local executor does with ``jobs`` (callable and argument per run): consume the outcomes,
+    and on any error terminate the workers and shut the pool down (this must return, never hang)."""
+    from sphere_regimes import sweep as sweep_module
+    futures = {pool.submit(job, argument): config for config, (job, argument) in jobs.items()}
+    try:
+        list(sweep_module._pool_outcomes(futures, store))
+    finally:
+        sweep_module._terminate(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_worker_that_dies_stops_the_sweep_with_one_line_instead_of_a_hang(tiny_config, store, monkeypatch):
+    from sphere_regimes import sweep as sweep_module
+    monkeypatch.setattr(sweep_module, "POLL_SECONDS", 0.1)
+    other = tiny_config.replace(seed=1)
+    with pytest.raises(sweep_module.SweepError) as stop:  # os._exit: the worker vanishes as under SIGKILL
+        _outcomes_of(_spawned_pool(2), {tiny_config: (os._exit, 9), other: (time.sleep, 60)}, store)
+    assert "a worker process of the sweep died abruptly" in str(stop.value) and "\n" not in str(stop.value)
+    assert "start the same command again" in str(stop.value)
+
+
+def test_workers_that_start_no_run_stop_the_sweep_after_the_start_up_timeout(tiny_config, store, monkeypatch):
+    from sphere_regimes import sweep as sweep_module
+    monkeypatch.setattr(sweep_module, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(sweep_module, "STARTUP_SECONDS", 0.5)
+    start = time.monotonic()
+    with pytest.raises(sweep_module.SweepError, match="none of the sweep's worker processes started a run"):
+        _outcomes_of(_spawned_pool(), {tiny_config: (time.sleep, 60)}, store)  # no run lock is ever taken
+    assert time.monotonic() - start < 60  # terminated, not waited for
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tiny_preset", [LONGER], indirect=True)
+def test_a_sweep_whose_worker_is_killed_mid_run_says_so_in_one_line_and_resumes(tiny_preset, tmp_path):
+    root = tmp_path / "local"
+    env = {**os.environ, "SPHERE_REGIMES_RESULTS": str(root)}
+    sweep_process = subprocess.Popen(_sweep_command(tiny_preset, "--workers", "2"), env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        def worker_mid_run() -> psutil.Process | None:
+            run_dir = _mid_run(root)
+            return _lock_holder(run_dir, sweep_process.pid) if run_dir is not None else None
+
+        worker = _wait_for(worker_mid_run, "a worker in the middle of a run", sweep_process)
+        worker.send_signal(signal.SIGKILL)  # as the out-of-memory killer would
+        out, err = sweep_process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        if sweep_process.poll() is None:
+            sweep_process.kill()
+    assert sweep_process.returncode == 2, (out, err)
+    # The killed worker could not release its semaphore (tqdm's lock): Python's resource tracker says so.
+    lines = [line for line in err.splitlines() if "resource_tracker" not in line and "warnings.warn" not in line]
+    assert len(lines) == 1 and "a worker process of the sweep died abruptly" in lines[0]
+    assert "waiting for the workers to start" in out.splitlines()[1]  # the heartbeat's first line
+    left = [p for p in _session_processes(sweep_process.pid) if p.status() != psutil.STATUS_ZOMBIE]
+    assert not left  # no worker left behind
+    restart = subprocess.run(_sweep_command(tiny_preset, "--workers", "2"), env=env, text=True,
+                             capture_output=True, timeout=WAIT_SECONDS)
+    assert restart.returncode == 0, restart.stderr
+    assert all(status == "done" for status, _ in _checksums(RunStore(root)).values())

@@ -6,7 +6,8 @@
   processes or on a Ray cluster (:mod:`sphere_regimes.sweep`);
 * ``sphere-regimes status PRESET``: a table of those runs (done, diverged, running, interrupted,
   failed, corrupt, missing) and their regimes;
-* ``sphere-regimes ls``: every run folder of a store, planned or not, with state, regime and final metrics.
+* ``sphere-regimes ls``: every run folder of a store, planned or not, with state, regime and final metrics;
+* ``sphere-regimes export tensorboard OUT``: a store's runs as TensorBoard event files (:mod:`sphere_regimes.export`).
 
 Errors (usage errors too) are one line on stderr with exit status 2; Ctrl-C stops with exit status 130, and the same
 command started again resumes where it stopped.
@@ -21,11 +22,13 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
 from typing import NoReturn
 
 import torch
 
-from . import chapters, paths, plans, presets, sweep
+from . import chapters, export, paths, plans, presets, sweep
 from .config import COMPUTE_DTYPES, DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, resolve_device, run, show_progress
@@ -35,15 +38,26 @@ from .chapters import MissingRunsError
 from .store import RunStore, StoreError
 
 
+DEMO_HEADER = f"{'ELR':>8} {'train loss':>11} {'test error':>11} {'eff. grad':>10} {'deg/epoch':>10}  regime"
+"""The header of the demo's table (the README's demo block is this table, see ``make readme-demo``)."""
+
+
+def demo_row(elr: float, final: Mapping[str, float], regime: int) -> str:
+    """One row of the demo's table: ELR, the last epoch's train loss, test error, effective gradient norm
+    and degrees turned per epoch, and the regime with its name."""
+    return (f"{elr:>8.0e} {final['train_loss']:>11.4f} {final['test_error']:>11.3f} "
+            f"{final['effective_grad_norm']:>10.3g} {final['angle_epoch_deg']:>10.1f}  "
+            f"{regime} ({REGIME_NAMES[regime]})")
+
+
 def _demo(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     store = RunStore(args.results)
     print(f"Demo sweep: ConvNetSI width {args.width} on the first {args.train_size} Fashion-MNIST training "
           f"images, batch 128, {args.epochs} epochs per ELR, store {store.root}")
-    header = f"{'ELR':>8} {'train loss':>11} {'test error':>11} {'eff. grad':>10} {'deg/epoch':>10}  regime"
-    print(header)
-    print("-" * len(header))
+    print(DEMO_HEADER)
+    print("-" * len(DEMO_HEADER))
     start = time.perf_counter()
     for elr in args.elrs:
         config = RunConfig(dataset="fashion_mnist", train_size=args.train_size, width=args.width, elr=elr,
@@ -51,9 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
         result = run(config, store)
         final = result.final
         regime = classify(result.metrics, DATASET_INFO[config.dataset].num_classes)
-        print(f"{elr:>8.0e} {final['train_loss']:>11.4f} {final['test_error']:>11.3f} "
-              f"{final['effective_grad_norm']:>10.3g} {final['angle_epoch_deg']:>10.1f}  "
-              f"{regime} ({REGIME_NAMES[regime]})", flush=True)
+        print(demo_row(elr, final, regime), flush=True)
     print(f"\n{len(args.elrs)} runs in {time.perf_counter() - start:.0f} s. Regimes are labelled at a budget of "
           f"{args.epochs} epochs: short runs blur the 1/2 boundary (see sphere_regimes.regimes).")
     return 0
@@ -175,8 +187,13 @@ def _print_problems(rows: list[dict]) -> None:
             print(f"{row['state']} {row['run']}: {row['error']}")
 
 
+def _listed_store(args: argparse.Namespace) -> RunStore:
+    """The store of ``ls`` and ``export``: --preset's, else --store, else the store of ``run``."""
+    return presets.preset_store(args.preset) if args.preset else RunStore(args.store or _default_store())
+
+
 def _ls(args: argparse.Namespace) -> int:
-    store = presets.preset_store(args.preset) if args.preset else RunStore(args.store or _default_store())
+    store = _listed_store(args)
     for removed in store.remove_stale_locks():
         print(f"removed {removed}: it held only the stale lock of a run that never started", file=sys.stderr)
     rows = plans.store_rows(store)
@@ -202,6 +219,22 @@ def _ls(args: argparse.Namespace) -> int:
         print(f"\n{len(rows)} runs in {store.root}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         _print_problems(rows)
     return 1 if any(row["state"] == "corrupt" for row in rows) else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = _listed_store(args)
+    if not store.root.is_dir():
+        raise ValueError(f"there is no result store at {store.root}: give --store DIR or --preset PRESET")
+    planned = None
+    if args.preset is not None:
+        planned = {c.run_id for configs in chapters.planned_runs(args.preset, None, store).values() for c in configs}
+    report = export.export_tensorboard(store, args.out, planned)
+    for problem in report.problems:
+        print(f"left out: {problem}", file=sys.stderr)
+    print(f"wrote {len(report.written)} runs of {store.root} to {args.out}"
+          + (f" ({len(report.problems)} left out)" if report.problems else "")
+          + f"; see them with `tensorboard --logdir {args.out}`")
+    return 1 if report.problems else 0
 
 
 def _claims(args: argparse.Namespace) -> int:
@@ -290,16 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "started are removed.",
         epilog="examples: `sphere-regimes ls` (the store of `sphere-regimes run`); `sphere-regimes ls --preset "
                "cpu --chapter 02 --status done`; `sphere-regimes ls --store results --elr 0.001 --json`")
-    where = lister.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="DIR", help="the store folder (default: SPHERE_REGIMES_RESULTS, else "
-                                                      "_work/runs, where `sphere-regimes run` writes)")
-    where.add_argument("--preset", help="the store of this preset (results/ for smoke, cpu, gpu and paper)")
+    _add_store_choice(lister, "the store of this preset (results/ for smoke, cpu, gpu and paper)")
     lister.add_argument("--chapter", metavar="NN", help="only the runs this chapter plans (needs --preset)")
     lister.add_argument("--status", choices=("done", "diverged", "running", "interrupted", "failed", "corrupt"),
                         help="only runs in this state")
     lister.add_argument("--elr", type=float, metavar="X", help="only sphere runs at this ELR")
     lister.add_argument("--json", action="store_true", help="print the rows as JSON")
     lister.set_defaults(handler=_ls)
+    _add_export_parser(commands)
     ledger = commands.add_parser("claims", help="the claims ledger: every claim of the paper with its verdict on a preset",
                                  description="Measure every claim of the paper that the book tests on the preset's "
                                              "stored runs and print its verdict (held, partly, not held, not tested "
@@ -308,6 +339,28 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--csv", metavar="FILE", help="also write the whole ledger (rules, margins, reasons) as CSV")
     ledger.set_defaults(handler=_claims)
     return parser
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    exporter = commands.add_parser(
+        "export", help="write a store's runs for another tool (TensorBoard)",
+        description="Write every run of a result store as TensorBoard event files, one folder per run (its label "
+                    "and id) under OUT: each metrics.csv column as a scalar series (step = epoch) and the run's "
+                    "hyperparameters (ELR or lr and weight decay, seed, constraint, regime, status, ...) for "
+                    "the HParams dashboard. Needs the tensorboard package: " + export.INSTALL_HINT + ".",
+        epilog="example: `sphere-regimes export tensorboard _work/tb --preset cpu && tensorboard --logdir _work/tb`")
+    exporter.add_argument("format", choices=("tensorboard",), help="what to write (tensorboard)")
+    exporter.add_argument("out", type=Path, metavar="OUT", help="folder for the event files (made if missing)")
+    _add_store_choice(exporter, "the runs this preset plans, from its store")
+    exporter.set_defaults(handler=_export)
+
+
+def _add_store_choice(parser: argparse.ArgumentParser, preset_help: str) -> None:
+    """``--store DIR`` or ``--preset P`` (:func:`_listed_store`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="DIR", help="the store folder (default: SPHERE_REGIMES_RESULTS, else "
+                                                      "_work/runs, where `sphere-regimes run` writes)")
+    where.add_argument("--preset", help=preset_help)
 
 
 def _add_run_parser(commands: argparse._SubParsersAction) -> None:
@@ -363,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ValueError, DataNotFoundError, StoreError, PresetError, RunFailedError, sweep.SweepError,
-            MissingRunsError) as error:
+            MissingRunsError, export.ExportError) as error:
         print(f"sphere-regimes: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sphere-regimes ls | head`: the reader has gone, nothing to say

@@ -14,6 +14,7 @@ from . import chapters, presets
 from .config import STORE_FORMAT, RunConfig
 from .data import DATASET_INFO
 from .engine import load
+from .labels import describe
 from .regimes import classify
 from .store import RunResult, RunStore, StoreError
 from .sweep import Executor, connected, execute
@@ -72,15 +73,15 @@ def run_states(preset: str, store: RunStore | None = None, only: str | None = No
 
 
 def run_row(config: RunConfig, store: RunStore) -> dict[str, Any]:
-    """What a listing shows of one run: label (:func:`describe`), state, epochs done of ``config.epochs``,
-    the regime of a finished sphere run, final train loss and test error, and the error of a failed or
-    corrupt run."""
+    """What a listing shows of one run: label (:func:`sphere_regimes.labels.describe`), state, epochs done
+    of ``config.epochs``, the regime of a finished run (for an SGD run its own regime, as chapter 03 reads
+    it), final train loss and test error, and the error of a failed or corrupt run."""
     row: dict[str, Any] = {"label": config.label(), "state": "missing", "epochs": f"0/{config.epochs}",
                            "regime": None, "train_loss": None, "test_error": None, "error": None}
     try:
-        row["label"] = describe(config, store)
         status = store.status(config)
         finished = load(config, store)
+        row["label"] = describe(config, store, finished)
     except StoreError as error:
         return {**row, "state": "corrupt", "error": str(error)}
     if status is None:
@@ -93,22 +94,8 @@ def run_row(config: RunConfig, store: RunStore) -> dict[str, Any]:
     if finished is not None and status.status == "done":
         final = finished.final
         row.update(train_loss=float(final["train_loss"]), test_error=float(final["test_error"]),
-                   regime=_regime(finished) if config.is_sphere else None)
+                   regime=_regime(finished))
     return row
-
-
-def describe(config: RunConfig, store: RunStore) -> str:
-    """:meth:`RunConfig.label`, saying what a fine-tuning run is (``pre-trained at ELR 0.001 for 200 ->
-    ELR 0.0005``, read from its pre-training run's config when the store holds it)."""
-    if config.init_from is None:
-        return config.label()
-    source_dir = store.root / config.init_from
-    if not (source_dir / "config.json").exists():
-        return f"{config.label()}, fine-tuned from run {config.init_from} (not in the store)"
-    source = store.read_config(source_dir)
-    before = f"ELR {source.elr:g}" if source.is_sphere else f"SGD lr {source.lr:g} wd {source.weight_decay:g}"
-    return (f"{config.model}-{config.width} {config.dataset} pre-trained at {before} for {source.epochs} → "
-            f"ELR {config.elr:g} ({config.constraint}) seed {config.seed}")
 
 
 def store_rows(store: RunStore) -> list[dict[str, Any]]:

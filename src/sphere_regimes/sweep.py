@@ -5,7 +5,14 @@
 
 * ``local`` (the default): ``workers`` processes on this machine with ``threads`` torch threads
   each. On a 2-core CPU two single-thread processes train about 1.4x faster (ConvNetSI-8) than one
-  two-thread process, hence the default: one single-thread process per available core.
+  two-thread process, hence the default: one single-thread process per available core. The processes
+  form a :class:`concurrent.futures.ProcessPoolExecutor` (``spawn``), not a ``multiprocessing.Pool``:
+  a Pool replaces a worker that dies (killed by the out-of-memory killer, a crash in native code, an
+  error at import) and waits for its run's result for ever, without a word, and a Pool whose workers
+  fail at start-up respawns them for ever; the executor reports both as a broken pool, which stops the
+  sweep with a one-line :class:`SweepError`. A sweep whose workers have not started any run after
+  :data:`STARTUP_SECONDS` stops with one too, and until the first run starts the heartbeat says that it
+  is waiting for the workers.
 * ``ray``: each run a Ray task that asks for ``threads`` CPUs, or for one GPU when its device is
   ``cuda`` (or ``auto`` and the cluster has GPUs). The result store must be a path every node sees
   (a shared filesystem); a task whose worker dies is retried (``max_retries``) and resumes from the
@@ -27,6 +34,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -37,10 +46,16 @@ import torch
 from .config import RunConfig
 from .data import DataNotFoundError
 from .engine import RunFailedError, duration, run, show_progress
+from .labels import describe
 from .store import RunStore, StoreError
 
 EXECUTORS = ("local", "ray")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+STARTUP_SECONDS = 600.0
+"""A local pool none of whose workers has started a run this long after its creation stops the sweep
+(a spawned worker imports torch first: seconds, a minute on a busy machine)."""
+POLL_SECONDS = 5.0
+"""How often the sweep looks at its local workers while it waits for a result."""
 
 
 class SweepError(RuntimeError):
@@ -101,8 +116,9 @@ def execute(todo: list[RunConfig], store: RunStore, executor: Executor) -> list[
     """
     store.root.mkdir(parents=True, exist_ok=True)
     failed = []
-    with Progress(todo, store, live=show_progress()) as progress:
-        for outcome in executor.outcomes(todo, store.root.resolve()):
+    with Progress(todo, store, live=show_progress()) as progress, \
+            contextlib.closing(executor.outcomes(todo, store.root.resolve())) as outcomes:
+        for outcome in outcomes:  # closing: the workers stop at once when the sweep does, whatever stops it
             if outcome.state == "fatal":
                 raise SweepError(outcome.message)
             progress.finished(outcome)
@@ -139,28 +155,80 @@ def _local_outcomes(todo: list[RunConfig], root: Path, workers: int, threads: in
         finally:
             torch.set_num_threads(previous)
         return
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker)
+    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)
     try:
-        yield from pool.imap_unordered(_compute_star, [(config, root, threads) for config in todo])
-        pool.close()
-    except BaseException:  # Ctrl-C, a fatal outcome, the consumer giving up: stop the workers now
-        pool.terminate()
+        futures = {pool.submit(_compute_in_worker, config, root, threads): config for config in todo}
+        yield from _pool_outcomes(futures, RunStore(root))
+    except BaseException:  # Ctrl-C, a fatal outcome, a broken pool, the consumer giving up: stop the workers now
+        _terminate(pool)
         raise
     finally:
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _compute_star(job: tuple[RunConfig, Path, int]) -> Outcome:
-    return compute_one(*job)
+def _pool_outcomes(futures: dict[Future, RunConfig], store: RunStore) -> Iterator[Outcome]:
+    """The outcomes of ``futures`` as they end, looking every :data:`POLL_SECONDS` whether the workers have
+    started a run (a run's lock is held, or a run has ended); a broken pool or no start within
+    :data:`STARTUP_SECONDS` raise a one-line :class:`SweepError`."""
+    start = time.monotonic()
+    started = False
+    pending = set(futures)
+    ended = 0
+    while pending:
+        done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        for future in done:
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                raise SweepError(
+                    f"a worker process of the sweep died abruptly with {len(futures) - ended} runs left (killed "
+                    "by a signal, e.g. the out-of-memory killer's, or it crashed in native code or at start-up); "
+                    "finished runs are kept: start the same command again to resume the others (with fewer "
+                    "--workers if memory is short)") from None
+            ended += 1
+            yield outcome
+        started = started or bool(done) or any(store.is_locked(futures[f]) for f in pending)
+        waited = time.monotonic() - start
+        if not started and waited > STARTUP_SECONDS:
+            raise SweepError(f"none of the sweep's worker processes started a run within {duration(waited)}: they "
+                             "may be stuck at start-up (importing torch); stop other heavy programs or give fewer "
+                             "--workers, then start the same command again")
+
+
+_TERMINATED = threading.Event()
+"""Set in a pool worker when the parent terminates it (SIGTERM)."""
+
+
+def _compute_in_worker(config: RunConfig, root: Path, threads: int) -> Outcome:
+    """:func:`compute_one` in a pool worker; none once the parent has terminated the worker. The
+    executor's worker catches every exception of a task, SystemExit too, and would take the next run:
+    so a terminated worker refuses it, goes back to its queue, and exits there (with its finalizers: no
+    leaked semaphore) at the parent's stop sentinel, or at once when the signal finds it waiting."""
+    if _TERMINATED.is_set():
+        raise SystemExit(128 + signal.SIGTERM)
+    return compute_one(config, root, threads)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Send SIGTERM to every worker of ``pool`` (Python 3.14 has ``terminate_workers``; before, the
+    processes are only reachable through the executor's ``_processes``)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _init_worker() -> None:
-    """Leave Ctrl-C to the parent, and exit cleanly (finalizers run, no warnings) when it terminates us."""
+    """Leave Ctrl-C to the parent, and exit (the run marked ``interrupted``) when it terminates us."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_terminate)
 
 
 def _exit_on_terminate(signum: int, frame: object) -> None:
+    _TERMINATED.set()
     raise SystemExit(128 + signum)
 
 
@@ -288,8 +356,10 @@ class Progress:
     """Runs done / total, epochs per second and ETA of a sweep, with the epochs read from the store
     (so it works for any executor). On an interactive terminal a status line on stderr is redrawn
     every second; elsewhere (CI logs, pipes) each finished run prints one line with the same figures,
-    and a heartbeat line ``... runs done, ...`` comes every :attr:`HEARTBEAT_SECONDS` while runs are left,
-    so a log never stays silent for more than that while a sweep is alive.
+    and a heartbeat line ``... runs done, ...`` comes when the sweep starts and every
+    :attr:`HEARTBEAT_SECONDS` while runs are left, so a log never stays silent for more than that while a
+    sweep is alive. The line says how many runs are being computed (their lock is held) and, until a first
+    run has started, that the sweep is waiting for its workers to start.
 
     The rate counts the epochs trained since the sweep started; ETA = remaining epochs / rate, where
     a finished, diverged or failed run has no epochs left.
@@ -307,11 +377,14 @@ class Progress:
         self.target = sum(config.epochs for config in todo)
         self.start = time.monotonic()
         self.initial = self._epochs_now()
+        self._started = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh, daemon=True)
 
     def __enter__(self) -> Progress:
+        if not self.live:
+            print(self._state(), flush=True)
         self._thread.start()
         return self
 
@@ -331,13 +404,19 @@ class Progress:
             self.failed += outcome.state == "failed"
             detail = f"{outcome.state}: {outcome.message}" if outcome.state == "failed" else \
                 outcome.message or outcome.state
-            line = f"[{len(self.ended)}/{len(self.todo)}] {outcome.config.label()}: {detail}"
+            line = f"[{len(self.ended)}/{len(self.todo)}] {self._label(outcome.config)}: {detail}"
             if self.live:
                 self._clear()
                 print(line, flush=True)
                 self._draw()
             else:
                 print(f"{line} ({self.summary()})", flush=True)
+
+    def _label(self, config: RunConfig) -> str:
+        try:
+            return describe(config, self.store)
+        except StoreError:  # a damaged run: the listing reports it
+            return config.label()
 
     def summary(self) -> str:
         """``12/240 epochs, 1.3 epochs/s, ETA 2m58s``."""
@@ -371,9 +450,24 @@ class Progress:
                     print(self._state(), flush=True)
 
     def _state(self) -> str:
-        """``3/8 runs done (1 failed), 12/240 epochs, ...``."""
+        """``3/8 runs done (1 failed), 2 running, 12/240 epochs, ...``; before any run has started, ``waiting
+        for the workers to start (1m0s)`` instead of ``0 running``."""
         failed = f" ({self.failed} failed)" if self.failed else ""
-        return f"{len(self.ended)}/{len(self.todo)} runs done{failed}, {self.summary()}"
+        running_now = self._running()
+        self._started = self._started or bool(self.ended) or running_now > 0
+        running = f"{running_now} running" if self._started else \
+            f"waiting for the workers to start ({duration(self._elapsed())})"
+        return f"{len(self.ended)}/{len(self.todo)} runs done{failed}, {running}, {self.summary()}"
+
+    def _running(self) -> int:
+        """Runs of the sweep being computed now (their lock is held), by any process."""
+        return sum(self._is_locked(config) for run_id, config in self.todo.items() if run_id not in self.ended)
+
+    def _is_locked(self, config: RunConfig) -> bool:
+        try:
+            return self.store.is_locked(config)
+        except OSError:  # the folder is being created or removed right now
+            return False
 
     def _draw(self) -> None:
         sys.stderr.write(f"\r\033[K{self._state()}")
