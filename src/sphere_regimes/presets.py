@@ -32,6 +32,11 @@ class PresetError(ValueError):
     """A preset names an unknown notebook or parameter, or gives a value of the wrong type."""
 
 
+STORES = {"own": "its own store, _work/PRESET/results", "committed": "the committed store results/ (run ids are "
+          "content hashes: runs it holds are reused, the missing ones are added to it)"}
+"""What a preset's ``store:`` key may say (default ``own``); ``presets/cpu.yaml`` says ``committed``."""
+
+
 def preset_path(name: str) -> Path:
     path = paths.PRESETS_DIR / f"{name}.yaml"
     if not path.is_file():
@@ -71,19 +76,12 @@ def where(preset: str, notebook: str) -> str:
     return f"preset {preset!r} ({preset_path(preset)}), notebook {notebook!r}"
 
 
-COMMITTED_PRESET = "cpu"
-"""The preset whose runs live in the committed store ``results/``."""
-STORES = {"own": "its own store, _work/PRESET/results", "committed": "the committed store results/ (run ids are "
-          "content hashes: runs it holds are reused, the missing ones are added to it)"}
-"""What a preset's ``store:`` key may say (default ``own``; the ``cpu`` preset always reads ``results/``)."""
-
-
 def preset_store(preset: str) -> RunStore:
     """The result store of ``preset``, the one place that decides it: ``SPHERE_REGIMES_RESULTS`` when set,
-    else ``results/`` for the committed ``cpu`` preset and for a preset that says ``store: committed``
-    (a copy of ``cpu.yaml`` with one parameter changed reuses every committed run it shares), and
-    ``_work/PRESET/results`` for the others."""
+    else ``results/`` for a preset that says ``store: committed`` (the ``cpu`` preset, and a copy of it with
+    one parameter changed, which reuses every committed run it shares) and ``_work/PRESET/results`` for the
+    others."""
     if os.environ.get("SPHERE_REGIMES_RESULTS"):
         return RunStore(os.environ["SPHERE_REGIMES_RESULTS"])
-    committed = preset == COMMITTED_PRESET or load_preset(preset)["store"] == "committed"
+    committed = load_preset(preset)["store"] == "committed"
     return RunStore(paths.RESULTS_DIR if committed else paths.WORK_DIR / preset / "results")
