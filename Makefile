@@ -18,7 +18,8 @@ NB_NAMES = $(shell $(PY) -m sphere_regimes.chapters list $(PRESET) 2>/dev/null)
 EXECUTED = $(NB_NAMES:%=$(OUT)/notebooks/%.ipynb)
 # The preset's result store as presets.preset_store decides it (results/ for cpu and for a preset that says
 # `store: committed`, else _work/PRESET/results), asked once, by the first recipe that needs it (the venv exists then).
-RESULTS = $(eval RESULTS := $$(shell env -u SPHERE_REGIMES_RESULTS $(PY) -m sphere_regimes.chapters store $(PRESET)))$(RESULTS)
+STORE_OF_PRESET = env -u SPHERE_REGIMES_RESULTS $(PY) -m sphere_regimes.chapters store $(PRESET)
+RESULTS = $(eval RESULTS := $$(shell $(STORE_OF_PRESET)))$(RESULTS)
 IN_STORE = SPHERE_REGIMES_RESULTS=$(RESULTS)
 WORKERS ?=  # parallel training processes; empty: one single-thread process per core
 VERIFY_RUNS ?= 3

@@ -112,7 +112,8 @@ def test_a_preset_may_read_the_committed_store(preset_dir, capsys):
     assert chapters_main(["store", "mine"]) == 0
     assert capsys.readouterr().out.strip() == str(paths.RESULTS_DIR)
     _write_preset(preset_dir, "odd", store="shared", notebooks={})
-    with pytest.raises(presets.PresetError, match=r"odd.yaml: store must be one of \['own', 'committed'\], got 'shared'"):
+    with pytest.raises(presets.PresetError, match=r"odd.yaml: store must be one of \['own', 'committed'\], got "
+                                                  "'shared'"):
         presets.preset_store("odd")
 
 
@@ -191,5 +192,26 @@ def test_a_one_chapter_preset_builds_its_book(preset_dir, tmp_path):
     html = staged / "_build" / "html"
     landing = (html / "intro.html").read_text()
     assert f'id="{overview.SCOREBOARD_ID}"' in landing and 'href="chapters/01_toy_theory.html' in landing
-    assert (html / "chapters" / "01_toy_theory.html").is_file() and not (html / "chapters" / "02_three_regimes.html").exists()
+    assert (html / "chapters" / "01_toy_theory.html").is_file()
+    assert not (html / "chapters" / "02_three_regimes.html").exists()
     assert "Kodryan" in (html / "references.html").read_text()  # the bibliography was copied and rendered
+
+
+def test_the_differences_page_compares_our_boundaries_and_regime_3_with_the_papers():
+    regime_of = {1e-3: 1, 4e-3: 2, 1e-2: 2, 2e-2: 3}
+    summary = pd.DataFrame([{"elr": elr, "seed": 0, "regime": regime, "late_loss_over_initial": 0.5,
+                             "grad_over_initial": 20.0} for elr, regime in regime_of.items()])
+    findings = chapters.three_regimes.ThreeRegimesFindings(
+        params=chapters.three_regimes.Params(), summary=summary, regime_of=regime_of,
+        initial=pd.Series({"train_loss": 12.0, "effective_grad_norm": 300.0}))
+    ledger = _ledger()
+    rows = overview.difference_rows(ledger, findings)
+    assert [row[0] for row in rows] == ["the 1→2 boundary",
+                                        "the width of regime 2 (its upper over its lower boundary)",
+                                        "the regime-3 train loss", "the regime-3 effective gradient"]
+    assert "between 0.001 and 0.004: 2.8× the paper's" in rows[0][2]  # sqrt(1e-3 * 4e-3) / sqrt(5e-4 * 1e-3)
+    assert "{cite:p}`sadrtdinov2024large`" in rows[0][1]
+    assert rows[1][1].startswith("22× (Figure 1") and "40× in the follow-up" in rows[1][1]
+    assert rows[1][2] == "7.1×"  # sqrt(1e-2 * 2e-2) / sqrt(1e-3 * 4e-3)
+    assert "0.5× at ELR 0.02" in rows[2][2] and "20× at ELR 0.02" in rows[3][2]
+    assert "does not compute chapter 02" in overview.differences(ledger, None)

@@ -123,8 +123,8 @@ def results_at_a_glance(book_ledger: Ledger, staged: set[str],
     figure = (headline(findings) if findings is not None else
               f"*The regime map needs chapter 02, which preset `{book_ledger.preset}` does not compute.*")
     description = md_escape(presets.load_preset(book_ledger.preset)["description"].rstrip("."))
-    opening = (f"This book reproduces {{cite:t}}`kodryan2022three` with the preset `{book_ledger.preset}` ({description})"
-               " and tests each claim by a rule written from the paper's wording. Everything below is generated from "
+    opening = (f"This book reproduces {{cite:t}}`kodryan2022three` with the preset `{book_ledger.preset}` "
+               f"({description}) and tests each claim by a rule written from the paper's wording. Everything below is generated from "
                "the result store when the book is built.")
     return f"{opening}\n\n{figure}\n\n{scoreboard(book_ledger, staged)}\n"
 
@@ -156,8 +156,8 @@ def difference_rows(book_ledger: Ledger, findings: three_regimes.ThreeRegimesFin
         low, high = ours[1, 2]
         paper_low, paper_high = PAPER_BRACKETS[1, 2]
         rows.append([
-            "the 1→2 boundary", f"between ELR {paper_low:g} and {paper_high:g} (Figure 1); {FOLLOW_UP_BOUNDARIES[1, 2]:g} "
-            "in the follow-up {cite:p}`sadrtdinov2024large`",
+            "the 1→2 boundary", f"between ELR {paper_low:g} and {paper_high:g} (Figure 1); "
+            f"{FOLLOW_UP_BOUNDARIES[1, 2]:g} in the follow-up {{cite:p}}`sadrtdinov2024large`",
             f"between {low:.3g} and {high:.3g}: {_midpoint(ours[1, 2]) / _midpoint(PAPER_BRACKETS[1, 2]):.2g}× the "
             f"paper's (geometric midpoints; the brackets allow {low / paper_high:.2g}× to {high / paper_low:.2g}×); "
             + _verdict(book_ledger, "regimes.boundaries"),
@@ -171,7 +171,8 @@ def difference_rows(book_ledger: Ledger, findings: three_regimes.ThreeRegimesFin
             "the width of regime 2 (its upper over its lower boundary)",
             f"{paper_span:.2g}× (Figure 1, geometric midpoints); {follow_up:.2g}× in the follow-up",
             f"{span:.2g}×",
-            f"the 2→3 boundary is where the paper has it ({_midpoint(ours[2, 3]) / _midpoint(PAPER_BRACKETS[2, 3]):.2g}×"
+            f"the 2→3 boundary is where the paper has it "
+            f"({_midpoint(ours[2, 3]) / _midpoint(PAPER_BRACKETS[2, 3]):.2g}×"
             " the paper's midpoint), so regime 2 is narrower by the shift of the 1→2 boundary above; why that "
             "boundary moves is unknown"])
     three = findings.summary[findings.summary["elr"].map(findings.regime_of) == 3]

@@ -150,7 +150,8 @@ def unlink_unstaged(markdown: str, staged: set[str], folder: str = "chapters") -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build steps of the book: its reproducibility page, its results pages and its chapters.")
+    parser = argparse.ArgumentParser(description="Build steps of the book: its reproducibility page, its results pages "
+                                                 "and its chapters.")
     commands = parser.add_subparsers(dest="command", required=True)
     page = commands.add_parser("page", help="print the reproducibility page as MyST markdown")
     page.add_argument("preset")
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "page":
         sys.stdout.write(reproducibility_page(args.preset, args.executed))
     elif args.command == "overview":
-        counts = overview.write(args.preset, paths.REPO_ROOT / "book", args.book, {p.stem for p in args.executed}).counts()
+        staged = {p.stem for p in args.executed}
+        counts = overview.write(args.preset, paths.REPO_ROOT / "book", args.book, staged).counts()
         print(f"{args.book}: landing page, differences and claims.csv of preset {args.preset!r}: "
               + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
     else:

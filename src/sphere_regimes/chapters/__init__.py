@@ -28,8 +28,9 @@ CHAPTERS: dict[str, ModuleType] = {module.NOTEBOOK: module
                                    for module in (toy, three_regimes, conventional, fine_tuning, tutorial)}
 """Every chapter module under its notebook's name, in book order."""
 
-__all__ = ["CHAPTERS", "Findings", "analysed", "MissingRunsError", "Params", "ParamsError", "Table", "chapter", "conventional",
-           "fine_tuning", "ledger", "load_results", "params", "planned_runs", "preset_chapters", "three_regimes", "toy", "tutorial"]
+__all__ = ["CHAPTERS", "Findings", "MissingRunsError", "Params", "ParamsError", "Table", "analysed", "chapter",
+           "conventional", "fine_tuning", "ledger", "load_results", "params", "planned_runs", "preset_chapters",
+           "three_regimes", "toy", "tutorial"]
 
 
 def chapter(name: str) -> ModuleType:

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = commands.add_parser("params", help="a chapter's checked parameters as papermill YAML")
     writer.add_argument("preset")
     writer.add_argument("notebook")
-    stamper = commands.add_parser("inputs", help="write a notebook's parameters, inputs and library files where changed")
+    stamper = commands.add_parser("inputs", help="write a notebook's parameters, inputs and library files where "
+                                                 "they changed")
     stamper.add_argument("preset")
     stamper.add_argument("notebook")
     stamper.add_argument("folder", type=Path, help="the notebooks' build folder")

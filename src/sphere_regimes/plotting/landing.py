@@ -30,7 +30,8 @@ def plot_regime_map(summary: pd.DataFrame, initial: Mapping[str, float], chance_
     fig, axes = plt.subplots(1, 3, figsize=HEADLINE_SIZE)
     panels = [("train_loss", "final train loss", "log", initial["train_loss"], "initial point"),
               ("test_error", "final test error", "linear", chance_error, "chance"),
-              ("effective_grad_norm", "final effective gradient", "log", initial["effective_grad_norm"], "initial point")]
+              ("effective_grad_norm", "final effective gradient", "log", initial["effective_grad_norm"],
+               "initial point")]
     for ax, (column, label, yscale, level, level_name) in zip(axes, panels):
         band = summary.groupby("elr")[column].agg(mean="mean", low="min", high="max").clip(lower=LOG_FLOOR)
         draw_band(ax, band, "0.2")
