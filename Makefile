@@ -16,11 +16,11 @@ OUT := _work/$(PRESET)
 # The chapters the preset lists (read through the chapters' registry once the venv exists; `=`: evaluated late).
 NB_NAMES = $(shell $(PY) -m sphere_regimes.chapters list $(PRESET) 2>/dev/null)
 EXECUTED = $(NB_NAMES:%=$(OUT)/notebooks/%.ipynb)
-LIBRARY := $(shell find src/sphere_regimes -name '*.py')
-# The cpu preset's runs live in the committed store results/; other presets keep theirs in _work/PRESET.
-RESULTS := $(if $(filter cpu,$(PRESET)),results,$(OUT)/results)
-export SPHERE_REGIMES_RESULTS := $(CURDIR)/$(RESULTS)
-STORE_FILES := $(wildcard $(RESULTS)/*/status.json)
+# The preset's result store as presets.preset_store decides it (results/ for cpu and for a preset that says
+# `store: committed`, else _work/PRESET/results), asked once, by the first recipe that needs it (the venv exists then).
+STORE_OF_PRESET = env -u SPHERE_REGIMES_RESULTS $(PY) -m sphere_regimes.chapters store $(PRESET)
+RESULTS = $(eval RESULTS := $$(shell $(STORE_OF_PRESET)))$(RESULTS)
+IN_STORE = SPHERE_REGIMES_RESULTS=$(RESULTS)
 WORKERS ?=  # parallel training processes; empty: one single-thread process per core
 VERIFY_RUNS ?= 3
 VERIFY_EPOCHS ?= 2
@@ -34,7 +34,7 @@ export JUPYTER_RUNTIME_DIR := $(ENV_DIR)/jupyter-runtime
 export XDG_CACHE_HOME := $(ENV_DIR)/cache
 export TORCHINDUCTOR_CACHE_DIR := $(ENV_DIR)/inductor
 
-.PHONY: help venv data browser demo readme-demo runs verify notebooks book nbval-refresh test test-fast clean lock
+.PHONY: help venv data browser demo readme-demo runs verify notebooks book nbval-refresh test test-fast clean lock FORCE
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -70,28 +70,37 @@ readme-demo: data  ## run the demo and rewrite the README's demo block with its 
 	$(VENV)/bin/sphere-regimes demo | tee /dev/stderr | $(PY) tests/make_readme_demo.py README.md
 
 runs: data  ## compute the runs the PRESET's chapters need and the store lacks (sphere-regimes sweep)
-	$(VENV)/bin/sphere-regimes sweep $(PRESET) $(if $(WORKERS),--workers $(WORKERS))
+	$(IN_STORE) $(VENV)/bin/sphere-regimes sweep $(PRESET) $(if $(WORKERS),--workers $(WORKERS))
 
 verify: data  ## re-execute VERIFY_RUNS stored runs of PRESET for their first epochs and compare with the store
-	$(PY) -m sphere_regimes.verify $(PRESET) --runs $(VERIFY_RUNS) --epochs $(VERIFY_EPOCHS)
+	$(IN_STORE) $(PY) -m sphere_regimes.verify $(PRESET) --runs $(VERIFY_RUNS) --epochs $(VERIFY_EPOCHS)
 
-$(OUT)/notebooks/%.ipynb: notebooks/%.py presets/$(PRESET).yaml $(LIBRARY) $(STORE_FILES) | $(STAMP)
+# A notebook's inputs, rewritten only where they changed (sphere_regimes.chapters.build): its chapter's parameters
+# (NB.params.yaml), those and the run states of every chapter it reads (NB.inputs), and the library files it
+# runs (NB.d, included below), so that a notebook reruns only when its own chapter, runs or code change.
+$(OUT)/notebooks/%.params.yaml $(OUT)/notebooks/%.inputs: FORCE | $(STAMP)
+	@$(IN_STORE) $(PY) -m sphere_regimes.chapters inputs $(PRESET) $* $(@D)
+
+$(OUT)/notebooks/%.ipynb: notebooks/%.py $(OUT)/notebooks/%.params.yaml $(OUT)/notebooks/%.inputs | $(STAMP)
 	@mkdir -p $(@D) $(ENV_DIR)
-	$(PY) -m sphere_regimes.chapters params $(PRESET) $* > $(@D)/$*.params.yaml
 	$(VENV)/bin/jupytext --quiet --to ipynb $< -o $(@D)/$*.source.ipynb
-	$(VENV)/bin/papermill --no-progress-bar -k python3 --cwd notebooks -f $(@D)/$*.params.yaml \
+	$(IN_STORE) $(VENV)/bin/papermill --no-progress-bar -k python3 --cwd notebooks -f $(@D)/$*.params.yaml \
 		$(@D)/$*.source.ipynb $(@:.ipynb=.partial.ipynb)
 	mv $(@:.ipynb=.partial.ipynb) $@
 
-notebooks: runs  ## execute the PRESET's notebooks that are stale (source, preset, library or store changed)
+.PRECIOUS: $(OUT)/notebooks/%.params.yaml $(OUT)/notebooks/%.inputs
+$(OUT)/notebooks/%.d: ;
+-include $(wildcard $(OUT)/notebooks/*.d)
+
+notebooks: runs  ## execute the PRESET's stale notebooks (their chapter's parameters, runs or library code changed)
 	$(MAKE) --no-print-directory $(EXECUTED)
 
 book: notebooks  ## render the book of PRESET (default cpu) into _work/PRESET/book/_build/html
 	rm -rf $(OUT)/book && mkdir -p $(OUT)/book/chapters
-	cp -r book/_config.yml book/_toc.yml book/_mj book/*.md $(OUT)/book/
+	cp -r book/_config.yml book/_toc.yml book/_mj book/*.md book/references.bib $(OUT)/book/
+	$(IN_STORE) $(PY) -m sphere_regimes.report overview $(PRESET) $(OUT)/book $(EXECUTED)
+	$(IN_STORE) $(PY) -m sphere_regimes.report page $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
 	$(PY) -m sphere_regimes.report stage $(OUT)/book/chapters $(EXECUTED)
-	$(PY) -m sphere_regimes.report page $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
-	$(VENV)/bin/sphere-regimes claims $(PRESET) --csv $(OUT)/book/claims.csv > /dev/null
 	$(VENV)/bin/jupyter-book build --warningiserror --nitpick --keep-going --quiet $(OUT)/book
 	@echo "Book: $(CURDIR)/$(OUT)/book/_build/html/index.html"
 

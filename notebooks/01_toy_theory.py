@@ -14,14 +14,14 @@
 # %% [markdown]
 # # The toy example: thresholds of several scale-invariant groups on one sphere
 #
-# **Claims (paper §3 and Remark 2).** Train a function made of several scale-invariant (SI) groups by
-# projected gradient descent on the unit sphere at a fixed total effective learning rate (ELR) $\eta$. Each
-# group then moves with its own ELR $\eta_i = \eta/\|\theta_i\|^2$; these individual ELRs obey
-# $\sum_i 1/\eta_i = 1/\eta$ and adapt during training. Convergence to a minimum is possible only for
-# $\eta < 1/\sum_i\alpha_i$, where $\alpha_i$ is the sharpness of group $i$, and just above that threshold the
+# **Claims ({cite:t}`kodryan2022three`, §3 and Remark 2).** Train a function made of several scale-invariant
+# (SI) groups by projected gradient descent on the unit sphere at a fixed total effective learning rate (ELR)
+# $\eta$. Each group then moves with its own ELR $\eta_i = \eta/\|\theta_i\|^2$; these individual ELRs obey
+# $\sum_i 1/\eta_i = 1/\eta$ and adapt during training. Convergence to a minimum is possible only for $\eta <
+# 1/\sum_i\alpha_i$, where $\alpha_i$ is the sharpness of group $i$, and just above that threshold the
 # individual ELRs self-tune around their own thresholds. The paper's Remark 2 adds that this simple
-# deterministic formulation allegedly lacks the third, divergent (random-walk) regime. This page derives
-# the thresholds, simulates the toy, and gives each claim a verdict by a rule fixed in advance (section
+# deterministic formulation allegedly lacks the third, divergent (random-walk) regime. This page derives the
+# thresholds, simulates the toy, and gives each claim a verdict by a rule fixed in advance (section
 # {ref}`toy-claims`).
 #
 # **Runtime and hardware.** Seconds ({glue:text}`runtime_s:.0f` s for this build, preset

@@ -14,12 +14,12 @@
 # %% [markdown]
 # # The three regimes on real data
 #
-# **Claim (paper §4, Figure 1).** Train a fully scale-invariant network on the sphere at a fixed effective
-# learning rate (ELR) from one common initial point. Depending on the ELR alone, the paper finds three
-# regimes: (1) **convergence**, the train loss keeps falling towards zero and the best test error sits at
-# the top of this range; (2) **chaotic equilibrium**, the loss and the effective gradient settle at
-# stationary levels while the weights keep moving; (3) **divergence**, chance-level predictions and a
-# random walk on the sphere. This page tests each of these statements on our runs; the verdicts
+# **Claim ({cite:t}`kodryan2022three`, §4, Figure 1).** Train a fully scale-invariant network on the sphere at
+# a fixed effective learning rate (ELR) from one common initial point. Depending on the ELR alone, the paper
+# finds three regimes: (1) **convergence**, the train loss keeps falling towards zero and the best test error
+# sits at the top of this range; (2) **chaotic equilibrium**, the loss and the effective gradient settle at
+# stationary levels while the weights keep moving; (3) **divergence**, chance-level predictions and a random
+# walk on the sphere. This page tests each of these statements on our runs; the verdicts
 # ({glue:md}`claims_md`) are computed by rules written from the paper's wording
 # (`sphere_regimes.chapters.three_regimes.CLAIMS`) and collected in the [claims](#claims) table.
 #

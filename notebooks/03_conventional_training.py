@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Conventional training: does SGD with weight decay pick the regime of its equilibrium ELR?
 #
-# **The paper's claim (§6; Li, Lyu & Arora 2020; Wan et al. 2021).** Train the same scale-invariant network
+# **The paper's claim (§6; {cite:p}`li2020reconciling,wan2021spherical`).** Train the same scale-invariant network
 # with plain SGD and weight decay in the full parameter space. The norm of the weights is no longer
 # fixed, but it relaxes to an equilibrium in about $1/(\mathrm{lr}\cdot\mathrm{wd})$ steps, where the
 # angular update per step is $\sqrt{2\,\mathrm{lr}\,\mathrm{wd}/(1+\mu)}$ ($\mu$ the momentum) and the
@@ -147,7 +147,7 @@ findings.tables["summary"]
 # sphere run at the same ELR does: while the loss falls the gradient shrinks, weight decay shrinks the
 # norm, the effective learning rate creeps up until the run destabilises (a loss and test-error spike in
 # {numref}`fig-sgd-training`, a jump of the norm in {numref}`fig-sgd-equilibrium`), and the cycle can
-# start again: the paper's "stable convergence with periodic destabilisation" at low
+# start again: the paper's "stable convergence with periodic destabilisation" {cite:p}`lobacheva2021periodic` at low
 # $\mathrm{lr}\cdot\mathrm{wd}$. The three-regimes chapter's rule, made for fixed-ELR runs, reads such a run
 # as regime 2 because its weights never stop turning (median angle per epoch ≥ 3° over the last quarter);
 # a run that spends long enough converging between spikes counts as regime 1. The ledger counts a run as

@@ -14,12 +14,12 @@
 # %% [markdown]
 # # Fine-tuning: which pre-training regime leads to the best optimum
 #
-# **Claim (the authors' NeurIPS 2024 follow-up; paper §4-§5 for the regimes).** Pre-train on the sphere at a
-# fixed ELR, then fine-tune at a small ELR of regime 1. The follow-up reports that the best optimum comes
-# from pre-training in the low part of regime 2 (the chaotic equilibrium), better than the best constant-ELR
-# run; that pre-training in regime 1 gains nothing; and that pre-training in regime 3 (a random walk) is no
-# better than starting from scratch. This chapter tests the four statements on our setting; the
-# {ref}`fine-tuning-claims` section gives the ledger's verdicts.
+# **Claim (the authors' follow-up {cite:p}`sadrtdinov2024large`; {cite:t}`kodryan2022three` §4-§5 for the
+# regimes).** Pre-train on the sphere at a fixed ELR, then fine-tune at a small ELR of regime 1. The follow-up
+# reports that the best optimum comes from pre-training in the low part of regime 2 (the chaotic equilibrium),
+# better than the best constant-ELR run; that pre-training in regime 1 gains nothing; and that pre-training in
+# regime 3 (a random walk) is no better than starting from scratch. This chapter tests the four statements on
+# our setting; the {ref}`fine-tuning-claims` section gives the ledger's verdicts.
 #
 # **Setting and runtime.** Pre-training: the three-regimes chapter's setting under the same preset
 # (ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch {glue:text}`batch_size`, total

@@ -5,6 +5,7 @@ reproduction (``smoke``: seconds, for CI; ``cpu``: the real reproduction on 2 CP
 ``gpu``: the paper's scale on Fashion-MNIST; ``paper``: the paper's setting on CIFAR-10)::
 
     description: what this preset is for
+    store: committed  # optional: read and extend results/ (default: its own store, _work/PRESET/results)
     notebooks:
       01_toy_theory:
         n_iterations: 500
@@ -31,6 +32,11 @@ class PresetError(ValueError):
     """A preset names an unknown notebook or parameter, or gives a value of the wrong type."""
 
 
+STORES = {"own": "its own store, _work/PRESET/results", "committed": "the committed store results/ (run ids are "
+          "content hashes: runs it holds are reused, the missing ones are added to it)"}
+"""What a preset's ``store:`` key may say (default ``own``); ``presets/cpu.yaml`` says ``committed``."""
+
+
 def preset_path(name: str) -> Path:
     path = paths.PRESETS_DIR / f"{name}.yaml"
     if not path.is_file():
@@ -49,9 +55,12 @@ def load_preset(name: str) -> dict[str, Any]:
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or " ".join(str(error).split())
         raise PresetError(f"{path} is not valid YAML{position}: {problem}; fix the file") from None
-    unknown = sorted(set(preset) - {"description", "notebooks"})
+    unknown = sorted(set(preset) - {"description", "notebooks", "store"})
     if unknown:
-        raise PresetError(f"{path}: unknown top-level key(s) {unknown}; allowed: description, notebooks")
+        raise PresetError(f"{path}: unknown top-level key(s) {unknown}; allowed: description, notebooks, store")
+    store = preset.get("store", "own")
+    if store not in STORES:
+        raise PresetError(f"{path}: store must be one of {list(STORES)}, got {store!r}")
     notebooks = preset.get("notebooks") or {}
     if not isinstance(notebooks, dict) or not all(isinstance(v, dict) for v in notebooks.values()):
         raise PresetError(f"{path}: 'notebooks' must map notebook names to parameter mappings")
@@ -59,7 +68,7 @@ def load_preset(name: str) -> dict[str, Any]:
     unknown = sorted(set(notebooks) - set(known))
     if unknown:
         raise PresetError(f"{path}: unknown notebook(s) {unknown}; the notebooks are {known}")
-    return {"description": preset.get("description", ""), "notebooks": notebooks}
+    return {"description": preset.get("description", ""), "notebooks": notebooks, "store": store}
 
 
 def where(preset: str, notebook: str) -> str:
@@ -67,13 +76,12 @@ def where(preset: str, notebook: str) -> str:
     return f"preset {preset!r} ({preset_path(preset)}), notebook {notebook!r}"
 
 
-COMMITTED_PRESET = "cpu"
-"""The preset whose runs live in the committed store ``results/``."""
-
-
 def preset_store(preset: str) -> RunStore:
     """The result store of ``preset``, the one place that decides it: ``SPHERE_REGIMES_RESULTS`` when set,
-    else ``results/`` for the committed ``cpu`` preset and ``_work/PRESET/results`` for the others."""
+    else ``results/`` for a preset that says ``store: committed`` (the ``cpu`` preset, and a copy of it with
+    one parameter changed, which reuses every committed run it shares) and ``_work/PRESET/results`` for the
+    others."""
     if os.environ.get("SPHERE_REGIMES_RESULTS"):
         return RunStore(os.environ["SPHERE_REGIMES_RESULTS"])
-    return RunStore(paths.RESULTS_DIR if preset == COMMITTED_PRESET else paths.WORK_DIR / preset / "results")
+    committed = load_preset(preset)["store"] == "committed"
+    return RunStore(paths.RESULTS_DIR if committed else paths.WORK_DIR / preset / "results")

@@ -14,6 +14,7 @@ Each module (:mod:`.toy`, :mod:`.three_regimes`, :mod:`.conventional`, :mod:`.fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 
 from .. import presets
@@ -27,8 +28,9 @@ CHAPTERS: dict[str, ModuleType] = {module.NOTEBOOK: module
                                    for module in (toy, three_regimes, conventional, fine_tuning, tutorial)}
 """Every chapter module under its notebook's name, in book order."""
 
-__all__ = ["CHAPTERS", "Findings", "MissingRunsError", "Params", "ParamsError", "Table", "chapter", "conventional",
-           "fine_tuning", "ledger", "load_results", "params", "planned_runs", "preset_chapters", "three_regimes", "toy", "tutorial"]
+__all__ = ["CHAPTERS", "Findings", "MissingRunsError", "Params", "ParamsError", "Table", "analysed", "chapter",
+           "conventional", "fine_tuning", "ledger", "load_results", "params", "planned_runs", "preset_chapters",
+           "three_regimes", "toy", "tutorial"]
 
 
 def chapter(name: str) -> ModuleType:
@@ -76,17 +78,22 @@ def planned_runs(preset: str, only: str | None = None, store: RunStore | None = 
     return planned
 
 
-def ledger(preset: str, store: RunStore | None = None) -> Ledger:
-    """Every claim of the book with its verdict under ``preset``: the claims of the chapters the preset
-    lists are measured (:func:`analyse` of each), the others are ``not tested here``."""
+def analysed(preset: str, store: RunStore | None = None) -> dict[str, Findings]:
+    """The findings (:func:`analyse`) of every chapter with claims that ``preset`` lists, by notebook name."""
     listed = preset_chapters(preset)
+    return {name: module.analyse(module.Params.from_preset(preset), store)
+            for name, module in CHAPTERS.items() if getattr(module, "CLAIMS", []) and name in listed}
+
+
+def ledger(preset: str, store: RunStore | None = None, findings: Mapping[str, Findings] | None = None) -> Ledger:
+    """Every claim of the book with its verdict under ``preset``: the claims of the chapters the preset
+    lists are measured (their ``findings``, by default :func:`analysed`), the others are ``not tested here``."""
+    findings = analysed(preset, store) if findings is None else findings
     claims = []
     for name, module in CHAPTERS.items():
-        specs = getattr(module, "CLAIMS", [])
-        if not specs:
-            continue
-        if name in listed:
-            claims += module.analyse(module.Params.from_preset(preset), store).claims
+        if name in findings:
+            claims += findings[name].claims
         else:
-            claims += [spec.untested(f"preset {preset!r} does not compute chapter {name}") for spec in specs]
+            claims += [spec.untested(f"preset {preset!r} does not compute chapter {name}")
+                       for spec in getattr(module, "CLAIMS", [])]
     return Ledger(preset, claims)
