@@ -48,28 +48,24 @@ map_train_size = 2000  # regime map: first N Fashion-MNIST training images
 # as a step of size $\mathrm{lr}/\|w\|^2$ at unit norm: that ratio is the **effective learning rate**.
 #
 # To make a whole network SI, as the paper does, drop the biases and affine terms before BatchNorm, and
-# **freeze the last layer** (the paper rescales it to Frobenius norm 10 first).
+# **freeze the last layer** (the paper rescales it to Frobenius norm 10 first). The network of this page is
+# `sphere_regimes.examples.small_convnet`, printed here; copy it, or write your own in the same way (section 4
+# maps its regimes from that function).
 
 # %%
+import inspect
+
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from sphere_regimes import SphereSGD, si_parameters
+from sphere_regimes import SphereSGD, examples, si_parameters
 from sphere_regimes.data import DeviceData, load_raw
 from sphere_regimes.metrics import scale_invariance_gap
 from sphere_regimes.optim import joint_norm
 
+print(inspect.getsource(examples.small_convnet))
 torch.manual_seed(seed)
-model = nn.Sequential(
-    nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8, affine=False), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, affine=False), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(16 * 7 * 7, 10),
-)
-last = model[-1]
-with torch.no_grad():
-    last.weight.mul_(10 / last.weight.norm())  # the paper's fixed last-layer norm
-last.requires_grad_(False)  # frozen: the trainable part of the net is now fully SI
+model = examples.small_convnet()  # two bias-free conv -> BN (no affine) blocks, a frozen head of norm 10
 
 # %% [markdown]
 # ## 2. Find the SI tensors and check them
