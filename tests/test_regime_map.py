@@ -8,14 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+import tiny_networks  # tests/tiny_networks.py
 import torch
 
-import tiny_networks  # tests/tiny_networks.py
-from sphere_regimes import engine
+from sphere_regimes import chapters, engine, paths
 from sphere_regimes.cli import main
 from sphere_regimes.factories import build_model, factory_model
 from sphere_regimes.regime_map import MapSetting, map_regimes
 from sphere_regimes.regimes import RegimeRule
+from sphere_regimes.store import RunStore
 
 SMALL = {"elr_range": (0.01, 10.0), "epochs": 3, "seeds": 1, "points_per_decade": 1, "factor": 3.5,
          "train_size": 256}
@@ -110,3 +111,12 @@ def test_a_lambda_is_refused_and_a_head_norm_freezes_the_head():
         map_regimes(lambda: tiny_networks.tiny_net(), **SMALL)
     model = factory_model(tiny_networks.trainable_head, head_norm=5.0)
     assert not model[-1].weight.requires_grad and float(model[-1].weight.norm()) == pytest.approx(5.0)
+
+
+def test_the_tutorials_committed_map_shows_both_boundaries_bracketed_to_its_factor():
+    """The cpu preset's map of the tutorial's network, read from results/ (it trains nothing)."""
+    params = chapters.tutorial.Params.from_preset("cpu")
+    found = chapters.tutorial.analyse(params, RunStore(paths.REPO_ROOT / "results")).regime_map
+    assert {"1→2", "2→3"} <= set(found.boundaries["boundary"])
+    assert (found.boundaries["bracket_factor"] <= params.map_factor * (1 + 1e-9)).all()
+    assert set(found.regime_of().values()) == {1, 2, 3}

@@ -225,14 +225,12 @@ def _claims(args: argparse.Namespace) -> int:
 def _map(args: argparse.Namespace) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # --model names a module of the current folder, as `python -m` finds it
-    if args.threads:
-        torch.set_num_threads(args.threads)
     rule = RegimeRule(**{f.name: getattr(args, f"rule_{f.name}") for f in dataclasses.fields(RegimeRule)
                          if getattr(args, f"rule_{f.name}") is not None})
     store = RunStore(args.store or paths.MAP_STORE_DIR)
     print(f"regime map of {args.model} on {args.dataset}: ELR {args.elr_range[0]:g} to {args.elr_range[1]:g}, "
           f"{args.epochs} epochs, {args.seeds} seed(s), store {store.root}", flush=True)
-    executor = sweep.Executor(workers=args.workers, threads=args.threads or 1)
+    executor = sweep.Executor(workers=args.workers, threads=args.threads)
     found = regime_map.map_regimes(args.model, args.dataset, tuple(args.elr_range), args.epochs, args.seeds,
                                    points_per_decade=args.points_per_decade, factor=args.factor,
                                    train_size=args.train_size or None, head_norm=args.head_norm,
@@ -240,7 +238,7 @@ def _map(args: argparse.Namespace) -> int:
     print(f"\n{'ELR':>10} {'seed':>4} {'regime':>6} {'train loss':>10} {'deg/epoch':>9}")
     for row in found.runs.itertuples():
         print(f"{row.elr:>10.4g} {row.seed:>4} {row.regime:>6} {row.train_loss:>10.4g} {row.late_angle_deg:>9.3g}")
-    print(f"\nboundaries at a budget of {args.epochs} epochs (rule {rule}):")
+    print(f"\nboundaries at a budget of {args.epochs} epochs (rule {rule!s}):")
     print(found.report() or "no regime change in this range")
     for path in found.write(args.out):
         print(f"wrote {path}")
@@ -297,7 +295,7 @@ def _add_map_parser(commands: argparse._SubParsersAction) -> None:
     mapper.add_argument("--out", default="regime-map", metavar="DIR",
                         help="folder for boundaries.csv, runs.csv and regime_map.png (default regime-map)")
     mapper.add_argument("--workers", type=int, default=1, metavar="N", help="runs at a time (default 1)")
-    mapper.add_argument("--threads", type=int, default=0, metavar="N", help="torch threads per run (default 1)")
+    mapper.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per run (default 1)")
     _add_rule_options(mapper)
     mapper.set_defaults(handler=_map)
 
