@@ -4,6 +4,7 @@ that cannot train on the sphere is refused in one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -59,9 +60,6 @@ def test_a_rerun_trains_nothing_and_writes_the_table_and_figure(mapped, monkeypa
     written = again.write(tmp_path / "out")
     assert [p.name for p in written] == ["boundaries.csv", "runs.csv", "regime_map.png"]
     assert all(p.stat().st_size > 0 for p in written)
-    # A stricter rule is another reading of the same runs: still nothing to train.
-    map_regimes(tiny_networks.tiny_net, "fashion_mnist", store=store, rule=RegimeRule(moving_angle_deg=90.0),
-                **SMALL)
 
 
 def test_the_cli_prints_the_boundaries_with_their_brackets(mapped, capsys, tmp_path):
@@ -120,3 +118,11 @@ def test_the_tutorials_committed_map_shows_both_boundaries_bracketed_to_its_fact
     assert {"1→2", "2→3"} <= set(found.boundaries["boundary"])
     assert (found.boundaries["bracket_factor"] <= params.map_factor * (1 + 1e-9)).all()
     assert set(found.regime_of().values()) == {1, 2, 3}
+
+
+def test_the_cli_has_one_option_per_field_of_the_regime_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["map", "--help"])
+    text = capsys.readouterr().out
+    assert all(f"--rule-{f.name.replace('_', '-')}" in text for f in dataclasses.fields(RegimeRule))
+    assert "ConvNetSI-8 / Fashion-MNIST" in text
