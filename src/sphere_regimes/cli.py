@@ -249,16 +249,16 @@ def _add_rule_options(parser: argparse.ArgumentParser) -> None:
     """One ``--rule-FIELD`` option per field of :class:`RegimeRule` (fields added to the rule appear here)."""
     group = parser.add_argument_group("regime rule (sphere_regimes.regimes.RegimeRule; its defaults were set on "
                                       "ConvNetSI-8 / Fashion-MNIST)")
-    hints = typing.get_type_hints(RegimeRule)
+    hints, defaults = typing.get_type_hints(RegimeRule), RegimeRule()
     for f in dataclasses.fields(RegimeRule):
         kind = hints[f.name]
         flag = "--rule-" + f.name.replace("_", "-")
         if kind is bool:
             group.add_argument(flag, dest=f"rule_{f.name}", action=argparse.BooleanOptionalAction, default=None,
-                               help=f"default {f.default}")
+                               help=f"default {getattr(defaults, f.name)}")
         else:
             group.add_argument(flag, dest=f"rule_{f.name}", type=kind if kind in (int, float) else str, default=None,
-                               metavar="X", help=f"default {f.default}")
+                               metavar="X", help=f"default {getattr(defaults, f.name)}")
 
 
 def _add_map_parser(commands: argparse._SubParsersAction) -> None:
