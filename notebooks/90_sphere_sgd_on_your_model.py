@@ -17,9 +17,11 @@
 # **What this page shows.** How to train *your* network on the sphere at a fixed effective learning rate
 # (ELR) with `sphere_regimes.SphereSGD`: make the network scale-invariant, find its scale-invariant (SI)
 # tensors, check them numerically, and train. Everything here is plain PyTorch plus three names from the
-# package; copy the cells into your own code.
+# package; copy the cells into your own code. The last section maps the regimes of this network over a range
+# of ELRs with `sphere_regimes.regime_map.map_regimes` (the shell's `sphere-regimes map`).
 #
-# **Runtime.** A few seconds on one CPU core (a few hundred steps of a tiny network on real Fashion-MNIST).
+# **Runtime.** A few seconds on one CPU core (a few hundred steps of a tiny network on real Fashion-MNIST);
+# the regime map is read from the result store, where `make runs` computed it (preset {glue:md}`preset_md`).
 
 # %% tags=["parameters"]
 preset = "cpu"  # name of the preset that set these values
@@ -28,6 +30,12 @@ steps = 300  # optimizer steps
 batch_size = 128  # images per step
 train_size = 4096  # first N Fashion-MNIST training images
 seed = 0  # init and batch-order seed
+map_elr_range = [0.001, 1.0]  # regime map: first and last ELR of its log grid
+map_points_per_decade = 2  # regime map: grid ELRs per factor 10
+map_factor = 1.5  # regime map: bisect each boundary until its bracket's high / low is at most this
+map_epochs = 25  # regime map: epochs per run (the regimes are labelled at this budget)
+map_seeds = 1  # regime map: init seeds per ELR
+map_train_size = 2000  # regime map: first N Fashion-MNIST training images
 
 # %% [markdown]
 # ## 1. A scale-invariant network
@@ -40,28 +48,24 @@ seed = 0  # init and batch-order seed
 # as a step of size $\mathrm{lr}/\|w\|^2$ at unit norm: that ratio is the **effective learning rate**.
 #
 # To make a whole network SI, as the paper does, drop the biases and affine terms before BatchNorm, and
-# **freeze the last layer** (the paper rescales it to Frobenius norm 10 first).
+# **freeze the last layer** (the paper rescales it to Frobenius norm 10 first). The network of this page is
+# `sphere_regimes.examples.small_convnet`, printed here; copy it, or write your own in the same way (section 4
+# maps its regimes from that function).
 
 # %%
+import inspect
+
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from sphere_regimes import SphereSGD, si_parameters
+from sphere_regimes import SphereSGD, examples, si_parameters
 from sphere_regimes.data import DeviceData, load_raw
 from sphere_regimes.metrics import scale_invariance_gap
 from sphere_regimes.optim import joint_norm
 
+print(inspect.getsource(examples.small_convnet))
 torch.manual_seed(seed)
-model = nn.Sequential(
-    nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8, affine=False), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, affine=False), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(16 * 7 * 7, 10),
-)
-last = model[-1]
-with torch.no_grad():
-    last.weight.mul_(10 / last.weight.norm())  # the paper's fixed last-layer norm
-last.requires_grad_(False)  # frozen: the trainable part of the net is now fully SI
+model = examples.small_convnet()  # two bias-free conv -> BN (no affine) blocks, a frozen head of norm 10
 
 # %% [markdown]
 # ## 2. Find the SI tensors and check them
@@ -116,9 +120,70 @@ print(f"individual ELRs after training: " + ", ".join(
     f"{name}: {optimizer.lr / float(w.detach().norm()) ** 2:.2e}" for name, w in si.items()))
 
 # %% [markdown]
+# ## 4. The regime map of your network
+#
+# Which regime does a fixed ELR give *this* network? `map_regimes(factory, dataset, elr_range, epochs, seeds)`
+# trains a coarse log grid of ELRs on the sphere, labels every run with the book's regime rule
+# (`sphere_regimes.regimes.RegimeRule`, whose defaults were set on ConvNetSI-8 / Fashion-MNIST: pass your own
+# `rule=` to change them), and bisects each bracket where the regime changes until it is at most `factor`
+# wide. The factory is a module-level function that returns the network, here {glue:md}`map_factory_md`, the
+# network of section 1; the runs are kept in a result store under ids that cover the factory's import path
+# and its module's source, so a second call trains nothing and an edited network is a new map:
+#
+# ```python
+# from sphere_regimes import examples
+# from sphere_regimes.regime_map import map_regimes
+# found = map_regimes(examples.small_convnet, "fashion_mnist", elr_range=(1e-3, 1.0), epochs=25, seeds=1)
+# print(found.report()); found.write("regime-map")   # boundaries.csv, runs.csv, regime_map.png
+# ```
+#
+# or, from the shell, `sphere-regimes map --model sphere_regimes.examples:small_convnet --elr-range 1e-3 1
+# --epochs 25`. This book's map has {glue:text}`map_n_grid` grid ELRs from {glue:text}`map_low:g` to
+# {glue:text}`map_high:g`, bisected to a factor {glue:text}`map_factor:g`, {glue:text}`map_seeds` seed each,
+# {glue:text}`map_epochs` epochs on the first {glue:text}`map_train_size` training images: {glue:text}`map_n_runs`
+# runs, {glue:text}`map_core_minutes:.1f` core-minutes of training, planned by the preset and computed by
+# `make runs` like every chapter's runs.
+
+# %% tags=["hide-input"]
+from sphere_regimes import book, chapters, plotting
+
+findings = chapters.tutorial.analyse(chapters.tutorial.Params.from_namespace(globals()))
+book.glue_all(findings, plotting.regime_map.figures)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(findings.report())
+
+# %% [markdown]
+# ```{glue:figure} fig_regime_map
+# :name: fig-regime-map
+#
+# The regime map of the tutorial's network: each run's final train loss (left) and the median angle it
+# turned per epoch over the last quarter of its epochs (right, the rule's statistic for regime 2) against
+# the ELR, in its regime's colour (1 convergence, 2 chaotic equilibrium, 3 divergence), on the spans of the
+# majority regimes, cut at the geometric midpoints of the brackets.
+# ```
+#
+# The regimes found are {glue:md}`map_regimes_md`; the boundaries, with their brackets:
+# {glue:md}`map_boundaries_md` (boundaries the range misses: {glue:md}`map_missing_md`).
+
+# %%
+findings.tables["map_boundaries"]
+
+# %% [markdown]
+# Every run of the map, with the figures the rule reads. The labels are at a budget of {glue:text}`map_epochs`
+# epochs: a run still moving at the end is regime 2, and regime 1 here means that the point has nearly
+# stopped on the sphere (its angle per epoch is below the rule's threshold), not that its loss has reached
+# zero in so few epochs. Longer runs, more seeds or a rule of your own (`rule=`) can move the boundaries.
+
+# %%
+findings.tables["map_runs"]
+
+# %% [markdown]
 # ## What to watch for in your own model
 #
 # - A tensor that is *not* SI (a bias, a BN affine weight, a trainable last layer) breaks the geometry:
 #   give it its own optimizer or freeze it. `scale_invariance_gap` tells you quickly.
 # - Keep momentum and weight decay out of `SphereSGD`: on the sphere the ELR is the only knob.
-# - Which regime you get depends on the ELR: see the chapters of this book for where the boundaries lie.
+# - Which regime you get depends on the ELR: map it for your network (section 4); the chapters of this book
+#   show what each regime looks like.

@@ -8,6 +8,7 @@
   failed, corrupt, missing) and their regimes;
 * ``sphere-regimes ls``: every run folder of a store, planned or not, with state, regime and final metrics;
 * ``sphere-regimes export tensorboard OUT``: a store's runs as TensorBoard event files (:mod:`sphere_regimes.export`).
+* ``sphere-regimes map --model MODULE:FACTORY``: the regime map of your own network (:mod:`.regime_map`).
 
 Errors (usage errors too) are one line on stderr with exit status 2; Ctrl-C stops with exit status 130, and the same
 command started again resumes where it stopped.
@@ -16,11 +17,13 @@ command started again resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
 import sys
 import time
+import typing
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,12 +31,12 @@ from typing import NoReturn
 
 import torch
 
-from . import chapters, export, paths, plans, presets, sweep
+from . import chapters, export, paths, plans, presets, regime_map, sweep
 from .config import COMPUTE_DTYPES, DATASETS, MODELS, RunConfig
 from .data import DATASET_INFO, DataNotFoundError
 from .engine import RunFailedError, resolve_device, run, show_progress
 from .presets import PresetError
-from .regimes import REGIME_NAMES, classify
+from .regimes import REGIME_NAMES, RegimeRule, classify
 from .chapters import MissingRunsError
 from .store import RunStore, StoreError
 
@@ -252,6 +255,84 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _map(args: argparse.Namespace) -> int:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # --model names a module of the current folder, as `python -m` finds it
+    rule = RegimeRule(**{f.name: getattr(args, f"rule_{f.name}") for f in dataclasses.fields(RegimeRule)
+                         if getattr(args, f"rule_{f.name}") is not None})
+    store = RunStore(args.store or paths.MAP_STORE_DIR)
+    print(f"regime map of {args.model} on {args.dataset}: ELR {args.elr_range[0]:g} to {args.elr_range[1]:g}, "
+          f"{args.epochs} epochs, {args.seeds} seed(s), store {store.root}", flush=True)
+    executor = sweep.Executor(workers=args.workers, threads=args.threads)
+    found = regime_map.map_regimes(args.model, args.dataset, tuple(args.elr_range), args.epochs, args.seeds,
+                                   points_per_decade=args.points_per_decade, factor=args.factor,
+                                   train_size=args.train_size or None, head_norm=args.head_norm,
+                                   batch_size=args.batch_size, rule=rule, store=store, executor=executor)
+    print(f"\n{'ELR':>10} {'seed':>4} {'regime':>6} {'train loss':>10} {'deg/epoch':>9}")
+    for row in found.runs.itertuples():
+        print(f"{row.elr:>10.4g} {row.seed:>4} {row.regime:>6} {row.train_loss:>10.4g} {row.late_angle_deg:>9.3g}")
+    print(f"\nboundaries at a budget of {args.epochs} epochs (rule {rule!s}):")
+    print(found.report() or "no regime change in this range")
+    for path in found.write(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_rule_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--rule-FIELD`` option per field of :class:`RegimeRule` (fields added to the rule appear here)."""
+    group = parser.add_argument_group("regime rule (sphere_regimes.regimes.RegimeRule; its defaults were set on "
+                                      "ConvNetSI-8 / Fashion-MNIST)")
+    hints, defaults = typing.get_type_hints(RegimeRule), RegimeRule()
+    for f in dataclasses.fields(RegimeRule):
+        kind = hints[f.name]
+        flag = "--rule-" + f.name.replace("_", "-")
+        if kind is bool:
+            group.add_argument(flag, dest=f"rule_{f.name}", action=argparse.BooleanOptionalAction, default=None,
+                               help=f"default {getattr(defaults, f.name)}")
+        else:
+            group.add_argument(flag, dest=f"rule_{f.name}", type=kind if kind in (int, float) else str, default=None,
+                               metavar="X", help=f"default {getattr(defaults, f.name)}")
+
+
+def _add_map_parser(commands: argparse._SubParsersAction) -> None:
+    mapper = commands.add_parser(
+        "map", help="the regime map of your own network: regimes over an ELR range and their boundaries",
+        description="Train your network on the sphere at a log grid of ELRs, label each run's regime with the "
+                    "book's rule (1 convergence, 2 chaotic equilibrium, 3 divergence; its defaults were set on "
+                    "ConvNetSI-8 / Fashion-MNIST, see the --rule-* options), bisect each boundary until its bracket "
+                    "is at most --factor wide, and print and write the boundaries (boundaries.csv), the runs "
+                    "(runs.csv) and the figure (regime_map.png). Runs are kept in the store under ids that cover "
+                    "the model's import path and source: a rerun reads them, an edited model is a new map; "
+                    "Ctrl-C stops, the same command resumes.",
+        epilog="example: `sphere-regimes map --model sphere_regimes.examples:small_convnet --elr-range 1e-3 1 "
+               "--epochs 25`. MODULE:FACTORY names a module-level function without arguments that returns the "
+               "network, with only scale-invariant trainable tensors (conv/linear weights feeding BatchNorm "
+               "without affine terms) and a frozen head (or --head-norm)")
+    mapper.add_argument("--model", required=True, metavar="MODULE:FACTORY", help="the network's factory")
+    mapper.add_argument("--dataset", choices=DATASETS, default="fashion_mnist", help="default fashion_mnist")
+    mapper.add_argument("--train-size", type=int, default=2000, metavar="N",
+                        help="first N training images (default 2000; 0: all)")
+    mapper.add_argument("--elr-range", type=float, nargs=2, default=[1e-3, 1.0], metavar=("A", "B"),
+                        help="first and last ELR of the grid (default 1e-3 1)")
+    mapper.add_argument("--points-per-decade", type=int, default=2, metavar="N", help="grid ELRs per decade (default 2)")
+    mapper.add_argument("--factor", type=float, default=1.5, metavar="F",
+                        help="bisect each boundary until its bracket's high/low is at most F (default 1.5)")
+    mapper.add_argument("--epochs", type=int, default=25, metavar="N", help="epochs per run (default 25)")
+    mapper.add_argument("--seeds", type=int, default=1, metavar="K", help="init seeds per ELR (default 1)")
+    mapper.add_argument("--batch-size", type=int, default=128, metavar="N", help="default 128")
+    mapper.add_argument("--head-norm", type=float, metavar="X",
+                        help="rescale the head (last non-SI linear/conv layer) to this norm and freeze it "
+                             "(default: as the factory builds it, which must be frozen)")
+    mapper.add_argument("--store", metavar="DIR", help="result store (default: SPHERE_REGIMES_MAP_STORE, else "
+                                                       "~/.cache/sphere-regimes/map)")
+    mapper.add_argument("--out", default="regime-map", metavar="DIR",
+                        help="folder for boundaries.csv, runs.csv and regime_map.png (default regime-map)")
+    mapper.add_argument("--workers", type=int, default=1, metavar="N", help="runs at a time (default 1)")
+    mapper.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per run (default 1)")
+    _add_rule_options(mapper)
+    mapper.set_defaults(handler=_map)
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, like the program's own, with a hint for a
     negative number (argparse reads ``--elr -1e-3`` as a flag)."""
@@ -338,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
     ledger.add_argument("--csv", metavar="FILE", help="also write the whole ledger (rules, margins, reasons) as CSV")
     ledger.set_defaults(handler=_claims)
+    _add_map_parser(commands)
     return parser
 
 

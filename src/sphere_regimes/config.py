@@ -25,6 +25,7 @@ STORE_FORMAT = 1
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100")
 MODELS = ("convnet_si", "convnet_af", "resnet18_si", "resnet18_af")
+FACTORY_MODEL = "factory"  # model built by an importable callable ``factory`` (your own network, see regime_map)
 OPTIMIZERS = ("sphere", "sgd")
 DTYPES = ("float32", "float64")
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -82,6 +83,9 @@ class RunConfig:
     sharpness_images: int = _hashed(1024, "if_not_default")  # ... on the first this many training images
     sharpness_probes: int = _hashed(2, "if_not_default")  # ... with this many Rademacher probes per minibatch
     compute_dtype: str = _hashed("float32", "if_not_default")  # precision of the passes, see below
+    factory: str | None = _hashed(None, "if_not_default")  # model "factory": "module:callable" that builds the net
+    factory_sha256: str = _hashed("", "if_not_default")  # ... sha256 of that module's source (an edit is a new run)
+    factory_head_norm: float | None = _hashed(None, "if_not_default")  # ... head rescaled to this norm (None: as built)
     epochs: int = _hashed(1, policy="never")
     device: str = _hashed("auto", policy="never")  # "auto", "cpu", "cuda", "cuda:1", ...
     checkpoint_every: int = _hashed(1, policy="never")  # resume checkpoint period, epochs
@@ -148,7 +152,8 @@ class RunConfig:
         else:
             core = f"SGD lr {self.lr:g} wd {self.weight_decay:g} mom {self.momentum:g}"
         precision = " bf16" if self.compute_dtype == "bfloat16" else ""
-        return f"{self.model}-{self.width} {self.dataset} {core} seed {self.seed}{precision}"
+        network = self.factory if self.model == FACTORY_MODEL else f"{self.model}-{self.width}"
+        return f"{network} {self.dataset} {core} seed {self.seed}{precision}"
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -173,10 +178,27 @@ def check_finite(name: str, value: Any, *, positive: bool) -> None:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
+def _validate_factory(config: RunConfig) -> None:
+    """Model ``factory`` names its callable as ``module:name`` with its source's sha256; other models leave the
+    factory fields unset."""
+    if config.model != FACTORY_MODEL:
+        if config.factory is not None or config.factory_sha256 or config.factory_head_norm is not None:
+            raise ValueError(f"factory, factory_sha256 and factory_head_norm are for model {FACTORY_MODEL!r}")
+        return
+    if not isinstance(config.factory, str) or not re.fullmatch(r"[\w.]+:[\w.]+", config.factory):
+        raise ValueError(f"model {FACTORY_MODEL!r} needs factory 'module:callable', got {config.factory!r}")
+    if not isinstance(config.factory_sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", config.factory_sha256):
+        raise ValueError(f"factory_sha256 must be the sha256 of the factory's module source, got "
+                         f"{config.factory_sha256!r}")
+    if config.factory_head_norm is not None:
+        check_finite("factory_head_norm", config.factory_head_norm, positive=True)
+
+
 def _validate(config: RunConfig) -> None:
     """Reject invalid settings with a ``ValueError`` that names the field, before any work."""
     _choice("dataset", config.dataset, DATASETS)
-    _choice("model", config.model, MODELS)
+    _choice("model", config.model, (*MODELS, FACTORY_MODEL))
+    _validate_factory(config)
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     _choice("constraint", config.constraint, CONSTRAINTS)
     _choice("grouping", config.grouping, INDIVIDUAL_GROUPINGS)

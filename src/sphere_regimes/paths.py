@@ -10,6 +10,7 @@ notebook, a test or a cluster job never relies on the current working directory.
 | ``RESULTS_DIR``   | ``REPO_ROOT/results``           | ``SPHERE_REGIMES_RESULTS``|
 | ``PRESETS_DIR``   | ``REPO_ROOT/presets``           | ``SPHERE_REGIMES_PRESETS``|
 | ``WORK_DIR``      | ``REPO_ROOT/_work`` (git-ignored scratch: builds, demo store) | ``SPHERE_REGIMES_WORK`` |
+| ``MAP_STORE_DIR`` | ``~/.cache/sphere-regimes/map`` (the store of ``map``, a user folder) | ``SPHERE_REGIMES_MAP_STORE`` |
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ DATA_DIR: Path = _env_path("SPHERE_REGIMES_DATA", REPO_ROOT / "data")
 RESULTS_DIR: Path = _env_path("SPHERE_REGIMES_RESULTS", REPO_ROOT / "results")
 PRESETS_DIR: Path = _env_path("SPHERE_REGIMES_PRESETS", REPO_ROOT / "presets")
 WORK_DIR: Path = _env_path("SPHERE_REGIMES_WORK", REPO_ROOT / "_work")
+MAP_STORE_DIR: Path = _env_path("SPHERE_REGIMES_MAP_STORE", Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                                .expanduser() / "sphere-regimes" / "map")
 
 # Where Debian's ``dataset-fashion-mnist`` package puts the gzip'd idx files.
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -14,9 +14,9 @@ from .. import presets, regimes
 from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, monotone_claim,
                       ratio_margin, steps_in_direction, verdict_counts)
 from ..config import RunConfig, check_finite
-from ..engine import load
 from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
+from ..regime_map import boundary_search
 from ..store import RunResult, RunStore
 from ..table import Table
 from .base import Findings, core_hours, data_description, load_results
@@ -105,27 +105,12 @@ def individual_configs(params: Params) -> list[RunConfig]:
 
 
 def bisection_elrs(params: Params, store: RunStore) -> list[float]:
-    """ELRs that bisect (geometrically) the brackets where the majority regime changes.
-
-    Round k+1 is known once every run of rounds 0..k is in the store: the grid is round 0; each
-    round adds ``sqrt(low * high)`` for every bracket ``(low, high)`` between neighbouring ELRs of
-    different regimes, so after k rounds a grid step of 2 is narrowed to ``2^(1/2^k)``. Until the
-    store holds a round, the later rounds are not planned (the sweep plans again after each pass).
-    """
-    elrs = sorted(params.elrs)
-    added: list[float] = []
-    for _ in range(params.bisection_steps):
-        results = [load(c, store) for c in grid_configs(params, elrs)]
-        if any(r is None for r in results):
-            break
-        summary = regimes.run_summary(results, params.num_classes)
-        midpoints = [math.sqrt(low * high) for _, _, low, high in regimes.grid_boundaries(summary)]
-        new = [m for m in midpoints if all(not math.isclose(m, e, rel_tol=1e-9) for e in elrs)]
-        if not new:
-            break
-        elrs = sorted(elrs + new)
-        added += new
-    return added
+    """ELRs that bisect (geometrically) the brackets where the majority regime changes, ``bisection_steps``
+    rounds from the grid (:func:`sphere_regimes.regime_map.boundary_search`): after k rounds a grid step of
+    2 is narrowed to ``2^(1/2^k)``. Until the store holds a round, the later rounds are not planned (the
+    sweep plans again after each pass)."""
+    return boundary_search(params.elrs, lambda elrs: grid_configs(params, elrs), store, params.num_classes,
+                           params.bisection_steps)
 
 
 @dataclass(frozen=True)
