@@ -38,6 +38,7 @@ batch_size = 128  # images per step
 epochs = 150  # epochs per run
 dense_metric_epochs = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
 metric_every = 5  # ... then every this many epochs
+drop_last_batch = False  # train on whole batches only (N // batch_size steps per epoch), see RunConfig
 sharpness_every = 10  # Hutchinson sharpness every this many epochs (0: never)
 elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective learning rates of the grid
 seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)

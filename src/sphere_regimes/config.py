@@ -55,6 +55,14 @@ class RunConfig:
     weights, their gradients, the optimizer step, the sphere projection and every metric reduction
     (loss sums, error counts, norms, angles, cosines, effective gradient, sharpness sums) stay in
     float32 or float64. The batched engine (:mod:`.batched`) computes in float32 only.
+
+    Batches: by default an epoch ends with the partial batch of the last ``N mod batch_size`` images
+    of its shuffled order (as the official code). ``drop_last_batch=True`` trains on whole batches only:
+    an epoch takes ``N // batch_size`` steps of ``batch_size`` images (the order is reshuffled every
+    epoch, so every image is still used over epochs), and the train-mode metric pass and the sharpness
+    probes, whose batch statistics and mean over minibatches are part of the metric, use the whole
+    batches of their fixed order (the first ``(N // batch_size) * batch_size`` images); the test pass
+    uses every test image.
     """
 
     dataset: str = _hashed("fashion_mnist")
@@ -82,6 +90,7 @@ class RunConfig:
     sharpness_images: int = _hashed(1024, "if_not_default")  # ... on the first this many training images
     sharpness_probes: int = _hashed(2, "if_not_default")  # ... with this many Rademacher probes per minibatch
     compute_dtype: str = _hashed("float32", "if_not_default")  # precision of the passes, see below
+    drop_last_batch: bool = _hashed(False, "if_not_default")  # train on whole batches only, see below
     epochs: int = _hashed(1, policy="never")
     device: str = _hashed("auto", policy="never")  # "auto", "cpu", "cuda", "cuda:1", ...
     checkpoint_every: int = _hashed(1, policy="never")  # resume checkpoint period, epochs
@@ -207,8 +216,9 @@ def _validate(config: RunConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    if not isinstance(config.augment, bool):
-        raise ValueError(f"augment must be True or False, got {config.augment!r}")
+    for name in ("augment", "drop_last_batch"):
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(config, name)!r}")
     check_finite("head_norm", config.head_norm, positive=True)
     if config.is_sphere:
         if config.elr is None:

@@ -56,7 +56,7 @@ def base_config(params: Params, **changes) -> RunConfig:
     values = dict(dataset=params.dataset, train_size=params.train_size or None, model="convnet_si",
                   width=params.width, batch_size=params.batch_size, epochs=params.epochs,
                   dense_metric_epochs=params.dense_metric_epochs, metric_every=params.metric_every,
-                  sharpness_every=params.sharpness_every)
+                  sharpness_every=params.sharpness_every, drop_last_batch=params.drop_last_batch)
     return RunConfig(**{**values, **changes})
 
 
