@@ -85,7 +85,8 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # ELRs, change label at least once. Such a label is **unstable** and is shown as the book's label, a slash
 # and the others (`1/2`: regime 1 by the book's rule, 2 under some rule of the range), here and in the regime
 # table below: {glue:md}`unstable_md`. The claims keep the book's labels; a claim whose instances include an
-# unstable label says so at the end of its reason.
+# unstable label says so at the end of its reason. The boundaries (brackets of ELR) that the one-at-a-time
+# variations find: {glue:md}`boundary_variants_md`.
 
 # %%
 findings.tables["sensitivity"]

@@ -90,12 +90,12 @@ def test_the_sensitivity_shows_each_variation_and_marks_a_label_that_changes_wit
     rules = rule_variations()
     assert rules[0] == RegimeRule() and len(rules) == 1 + sum(len(v) - 1 for v in RULE_RANGES.values())
     assert len(rule_grid()) == np.prod([len(v) for v in RULE_RANGES.values()])
-    assert rule_name(RegimeRule()) == "book's rule" and rule_name(RegimeRule(moving_angle_deg=1.0)) == "angle ≥ 1°"
+    assert rule_name(RegimeRule()) == "the book's rule" and rule_name(RegimeRule(moving_angle_deg=1.0)) == "angle ≥ 1°"
     table = rule_sensitivity(runs).set_index("rule")
-    assert table.loc["book's rule", "changed"] == 0 and table.loc["book's rule", "0.003"] == "1"
+    assert table.loc["the book's rule", "changed"] == 0 and table.loc["the book's rule", "0.003"] == "1"
     assert table.loc["angle ≥ 2°", "0.003"] == "2" and table.loc["angle ≥ 2°", "changed"] == 1
     assert table.loc["chance margin 0.05", "0.03"] == "2"
-    assert table.loc["book's rule", "boundaries"] == "1→3 (0.003, 0.03)"
+    assert table.loc["the book's rule", "boundaries"] == "1→3 (0.003, 0.03)"
     per_run, per_elr = label_ranges(runs)
     assert list(per_run["labels"]) == ["1", "1/2", "3/2"] and list(per_run["unstable"]) == [False, True, True]
     assert list(per_elr) == ["1", "1/2", "3/2"]

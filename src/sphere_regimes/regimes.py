@@ -273,7 +273,7 @@ angle window the last quarter or the last half, median or mean), set from the is
 variation was computed: roughly log-spaced angles, evenly spaced margins."""
 
 _RULE_NAMES = {"moving_angle_deg": "angle ≥ {:g}°", "chance_margin": "chance margin {:g}",
-               "angle_window": "window last {:g} of the epochs", "angle_statistic": "{} angle"}
+               "angle_window": "window the last {:.0%} of the epochs", "angle_statistic": "{} angle"}
 
 
 def rule_variations(ranges: dict[str, tuple] = RULE_RANGES) -> list[RegimeRule]:
@@ -291,11 +291,11 @@ def rule_grid(ranges: dict[str, tuple] = RULE_RANGES) -> list[RegimeRule]:
 
 
 def rule_name(rule: RegimeRule) -> str:
-    """How the rule differs from the book's: e.g. "angle ≥ 1°", or "book's rule"."""
+    """How the rule differs from the book's: e.g. "angle ≥ 1°", or "the book's rule"."""
     book = RegimeRule()
     changed = [_RULE_NAMES[f.name].format(getattr(rule, f.name)) for f in dataclasses.fields(rule)
                if getattr(rule, f.name) != getattr(book, f.name)]
-    return ", ".join(changed) or "book's rule"
+    return ", ".join(changed) or "the book's rule"
 
 
 class GridLabels:
@@ -324,8 +324,8 @@ def rule_sensitivity(results: Sequence[RunResult], num_classes: int = 10,
     for rule in rule_variations(ranges):
         labels = grid.under(rule)
         row = {"rule": rule_name(rule), "changed": int((labels["regime"] != book["regime"]).sum()),
-               "boundaries": "; ".join(f"{a}→{b} ({low:.3g}, {high:.3g})" for a, b, low, high in grid_boundaries(labels))}
-        row.update({f"{elr:g}": "".join(str(v) for v in group["regime"]) for elr, group in labels.groupby("elr")})
+               "boundaries": ", ".join(f"{a}→{b} ({low:.3g}, {high:.3g})" for a, b, low, high in grid_boundaries(labels))}
+        row.update({f"{elr:.3g}": "".join(str(v) for v in group["regime"]) for elr, group in labels.groupby("elr")})
         rows.append(row)
     return pd.DataFrame(rows)
 

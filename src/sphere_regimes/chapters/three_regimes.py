@@ -324,7 +324,7 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     findings.values.update(_rule_values(findings))
     findings.values.update(_result_values(summary, regime_of, boundaries, equal_loss, findings))
     findings.tables = _tables(summary, equal_loss, findings, found, store)
-    findings.tables["sensitivity"] = _sensitivity_table(found.grid, params.num_classes)
+    findings.tables["sensitivity"], findings.values["boundary_variants_md"] = _sensitivity(found.grid, params.num_classes)
     findings.claims = flag_unstable(_claims(found.grid, summary, regime_of, boundaries, equal_loss,
                                             findings.chance_error), findings.run_labels, regime_of)
     findings.tables["claims"] = claims_table(findings.claims)
@@ -390,15 +390,18 @@ def _rule_values(findings: ThreeRegimesFindings) -> dict[str, object]:
         "range_margins_md": ", ".join(f"{v:g}" for v in ranges["chance_margin"]),
         "n_rules_grid": len(regimes.rule_grid(ranges)), "n_labelled_runs": len(labels), "n_unstable_runs": len(unstable),
         "n_unstable_elrs": int(findings.elr_labels.str.contains("/").sum()), "n_label_elrs": len(findings.elr_labels),
-        "unstable_md": "; ".join(f"ELR {elr:g}: " + " ".join(group["labels"]) for elr, group in
+        "unstable_md": "; ".join(f"ELR {elr:.3g}: " + " ".join(group["labels"]) for elr, group in
                                  labels[labels["elr"].isin(set(unstable["elr"]))].groupby("elr")) or "none",
     }
 
 
-def _sensitivity_table(grid: list[RunResult], num_classes: int) -> Table:
-    """The grid's boundaries and per-seed labels under the book's rule and each one-at-a-time variation of it."""
+def _sensitivity(grid: list[RunResult], num_classes: int) -> tuple[Table, str]:
+    """The grid's boundaries and per-seed labels under the book's rule and each one-at-a-time variation of it,
+    and a sentence listing each set of boundaries with the variations that find it (the book's first)."""
     frame = regimes.rule_sensitivity(grid, num_classes)
-    return Table(frame.rename(columns={"changed": "labels changed"}), show_index=False)
+    variants = frame.groupby("boundaries", sort=False)["rule"].agg(", ".join)
+    sentence = "; ".join(f"**{boundaries or 'no regime change'}** under {rules}" for boundaries, rules in variants.items())
+    return Table(frame.rename(columns={"changed": "labels changed"}), show_index=False), sentence
 
 
 def flag_unstable(claims: list[Claim], run_labels: pd.DataFrame, regime_of: dict[float, int]) -> list[Claim]:
