@@ -18,6 +18,8 @@ STORE = Path(__file__).resolve().parents[1] / "results"
 CHANCE_MARGIN = 0.1  # regime 3: train error within this of chance
 MOVING_ANGLE_DEG = 3.0  # regime 2: median angle per epoch over the last quarter at least this
 CONVERGED_LOSS = 1e-3  # ... while the last train loss is at least this
+LATE_FRACTION = 0.25  # ... the angle window: the last quarter of the epochs
+STATISTIC = "median"  # ... its statistic
 
 
 @cache
@@ -43,16 +45,19 @@ def second_half(frame: pd.DataFrame) -> pd.DataFrame:
     return late if len(late) >= 3 else full.iloc[-3:]
 
 
-def regime(frame: pd.DataFrame, num_classes: int = 10, status: str = "done") -> int:
-    """The regime rule from its description: 3 at chance train error over the second half, 2 while the
-    weights keep turning (median angle per epoch over the last quarter) above a non-zero loss, else 1."""
+def regime(frame: pd.DataFrame, num_classes: int = 10, status: str = "done", *, angle: float = MOVING_ANGLE_DEG,
+           margin: float = CHANCE_MARGIN, fraction: float = LATE_FRACTION, statistic: str = STATISTIC) -> int:
+    """The regime rule from its description: 3 at chance (within ``margin``) train error over the second half,
+    2 while the weights keep turning (``statistic`` of the angle per epoch over the last ``fraction`` of the
+    epochs at least ``angle``) above a non-zero loss, else 1."""
     if status == "diverged":
         return 3
     late = second_half(frame)
-    if late["train_error"].mean() >= 1 - 1 / num_classes - CHANCE_MARGIN:
+    if late["train_error"].mean() >= 1 - 1 / num_classes - margin:
         return 3
     angles = frame["angle_epoch_deg"].dropna()
-    moving = angles[angles.index >= angles.index[-1] * 3 / 4].median() >= MOVING_ANGLE_DEG
+    window = angles[angles.index >= angles.index[-1] * (1 - fraction)]
+    moving = (window.median() if statistic == "median" else window.mean()) >= angle
     return 2 if late["train_loss"].iloc[-1] >= CONVERGED_LOSS and moving else 1
 
 

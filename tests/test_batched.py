@@ -90,15 +90,18 @@ def test_each_model_stays_on_its_own_sphere(fashion_mnist):
         assert float(joint_norm(layers)) == pytest.approx(float(radii[k]), rel=1e-6)
 
 
-def test_batched_sweep_equals_the_engine_run_by_run(tiny_config, store, fashion_mnist, monkeypatch):
+@pytest.mark.parametrize("changes", [{}, {"drop_last_batch": True, "batch_size": 96}], ids=["all", "whole-batches"])
+def test_batched_sweep_equals_the_engine_run_by_run(tiny_config, store, fashion_mnist, monkeypatch, changes):
     """Metric rows and final weights of :class:`BatchedSweep` equal :func:`run` of each config (float64;
-    the store keeps 9 significant digits of the metrics)."""
+    the store keeps 9 significant digits of the metrics), with the last partial batch or without it."""
     torch.set_num_threads(1)
     small = dataclasses.replace(fashion_mnist, test_images=fashion_mnist.test_images[:128],
                                 test_labels=fashion_mnist.test_labels[:128])
     monkeypatch.setattr(engine, "load_raw", lambda name: small)
-    configs = [tiny_config.replace(elr=e, dtype="float64", train_size=256) for e in ELRS]
-    sweep = BatchedSweep(configs, DeviceData(small, torch.device("cpu"), torch.float64, train_size=256))
+    configs = [tiny_config.replace(elr=e, dtype="float64", train_size=256, **changes) for e in ELRS]
+    drop_last_batch = changes.get("drop_last_batch", False)
+    sweep = BatchedSweep(configs, DeviceData(small, torch.device("cpu"), torch.float64, train_size=256,
+                                             drop_last_batch=drop_last_batch))
     frames = sweep.run()
     columns = ["train_loss_running", "train_error_running", "train_loss", "train_error", "effective_grad_norm",
                "test_loss", "test_error", "si_norm", "elr"]

@@ -5,6 +5,7 @@ in ``expected_verdicts.yaml``, and a verdict that flips when the data says other
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 
@@ -231,3 +232,24 @@ def _in_regime_ids(regime: int) -> list[str]:
     grid = reference.sphere_grid()
     majority = grid.groupby("elr")["regime"].agg(reference.majority)
     return list(grid[grid["elr"].map(majority) == regime]["run_id"])
+
+
+ANGLES, MARGINS, FRACTIONS, STATISTICS = (1.0, 2.0, 3.0, 5.0, 10.0), (0.05, 0.075, 0.1, 0.125, 0.15), (0.25, 0.5), \
+    ("median", "mean")  # the rule's range (issue 17: 1°-10°, 0.05-0.15, last quarter or half, median or mean)
+
+
+def test_labels_that_change_within_the_rules_range_are_the_unstable_ones(findings, grid):
+    """Every grid run relabelled by the reference rule at every combination of the range: a run is unstable
+    exactly where some combination labels it otherwise than the book's rule, and the chapter says so."""
+    seen = {r.run_id: set() for r in grid.itertuples()}
+    for angle, margin, fraction, statistic in itertools.product(ANGLES, MARGINS, FRACTIONS, STATISTICS):
+        for run in grid.itertuples():
+            seen[run.run_id].add(reference.regime(reference.metrics(run.run_id), angle=angle, margin=margin,
+                                                  fraction=fraction, statistic=statistic))
+    expected = grid.assign(unstable=[len(seen[r.run_id]) > 1 for r in grid.itertuples()])
+    ours = findings.run_labels.merge(expected, on=["elr", "seed"], suffixes=("", "_reference"))
+    assert len(ours) == len(grid)
+    assert (ours["regime"] == ours["regime_reference"]).all()
+    assert (ours["unstable"] == ours["unstable_reference"]).all()
+    for elr in sorted(set(expected.loc[expected["unstable"], "elr"])):
+        assert "/" in findings.tables["regimes"].frame.loc[elr, "regimes"]

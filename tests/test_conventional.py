@@ -14,6 +14,7 @@ from sphere_regimes import RunConfig, chapters, run
 from sphere_regimes.claims import Verdict
 from sphere_regimes.conventional import (
     TOLERANCE, angular_update_theory, constant_output_from, equal_lr_wd_spread, equilibrium_elr, equilibrium_epochs,
+    implied_rms_angles,
     map_regimes, sgd_summary,
 )
 from sphere_regimes.engine import RunResult
@@ -67,7 +68,8 @@ def _sgd_result(lr: float, wd: float, elr_level: float, seed: int = 0, model: st
     epochs = pd.RangeIndex(41, name="epoch")
     theory = angular_update_theory(lr, wd)
     table = pd.DataFrame({
-        "angle_step_rad": np.r_[np.nan, theory * (1 + np.exp(-np.arange(1, 41) / 3))],
+        "angle_step_rad": np.r_[np.nan, 0.9 * theory * (1 + np.exp(-np.arange(1, 41) / 3))],
+        "angle_step_rms_rad": np.r_[np.nan, theory * (1 + np.exp(-np.arange(1, 41) / 3))],
         "elr": elr_level * (1 + np.exp(-np.arange(41) / 3)), "si_norm": np.linspace(6.0, 3.0, 41),
         "angle_epoch_deg": np.r_[np.nan, np.full(40, 20.0)], "train_loss": np.linspace(2.3, 0.3, 41),
         "train_loss_running": np.r_[np.nan, np.linspace(2.3, 0.3, 40)],
@@ -76,13 +78,45 @@ def _sgd_result(lr: float, wd: float, elr_level: float, seed: int = 0, model: st
     return RunResult(config, RunStatus("done", 40), table)
 
 
+STEPS = 79  # steps per epoch of the synthetic runs (10000 images, batch 128)
+
+
+def test_the_rms_angle_implied_by_the_norms_is_the_rms_of_the_steps():
+    """SGD + weight decay with gradients orthogonal to w, of sizes that vary from step to step: the RMS angle
+    per step that implied_rms_angles reads from the norms at the epochs' ends is the steps' own RMS (to
+    theta^2/12), while their mean is lower."""
+    rng = np.random.default_rng(0)
+    lr, wd, steps, epochs = 0.3, 3e-3, 20, 6
+    w = rng.normal(size=200)
+    norms, rms, means = [np.linalg.norm(w)], [np.nan], [np.nan]
+    for _ in range(epochs):
+        angles = []
+        for _ in range(steps):
+            g = rng.normal(size=200)
+            g -= (g @ w) / (w @ w) * w
+            g *= rng.exponential() * 0.1 * np.linalg.norm(w) / np.linalg.norm(g)
+            new = (1 - lr * wd) * w - lr * g
+            angles.append(math.acos(min(new @ w / (np.linalg.norm(new) * np.linalg.norm(w)), 1.0)))
+            w = new
+        norms.append(np.linalg.norm(w))
+        rms.append(math.sqrt(np.mean(np.square(angles))))
+        means.append(np.mean(angles))
+    implied = implied_rms_angles(pd.Series(norms), lr, wd, steps)
+    assert math.isnan(implied[0])
+    np.testing.assert_allclose(implied[1:], rms[1:], rtol=5e-3)  # angles up to ~0.3 rad here
+    assert (np.array(means[1:]) < 0.9 * np.array(rms[1:])).all()
+    stationary = implied_rms_angles(pd.Series([2.0, 2.0]), lr, wd, steps)[1]
+    assert stationary == pytest.approx(math.sqrt(2 * lr * wd), rel=lr * wd)  # the law at a stationary norm
+
+
 def test_sgd_summary_reads_theory_equilibrium_and_regime():
-    summary = sgd_summary([_sgd_result(0.3, 1e-3, 2e-3), _sgd_result(0.1, 3e-3, 2.2e-3)])
+    summary = sgd_summary([_sgd_result(0.3, 1e-3, 2e-3), _sgd_result(0.1, 3e-3, 2.2e-3)], STEPS)
     assert list(summary["lr_wd"]) == [3e-4, 3e-4]  # 0.1 * 3e-3 != 0.3 * 1e-3 in floating point
     assert list(summary["lr"]) == [0.1, 0.3]  # sorted by lr x wd, then lr
     row = summary.iloc[0]
     assert row["theory_angle"] == pytest.approx(math.sqrt(6e-4))
-    assert row["angle_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert row["angle_ratio"] == pytest.approx(1.0, abs=0.02)  # the RMS: the law's reading
+    assert row["mean_ratio"] == pytest.approx(0.9, abs=0.02) and row["rms_source"] == "recorded"
     assert row["first_epoch"] == 5  # exp(-e/3) <= 0.2 from e = 4.83
     assert row["equilibrium_elr"] == pytest.approx(2.2e-3, rel=0.01)
     assert row["regime"] == 2  # still turning 20 degrees per epoch at a loss of 0.3
@@ -94,24 +128,24 @@ def test_a_collapsed_run_has_no_equilibrium_and_says_when_its_output_went_consta
     running = np.r_[np.nan, np.linspace(2.0, 1.0, 12), 2.31, np.full(27, math.log(10) + 0.002)]
     metrics = result.metrics.assign(train_loss_running=running)
     collapsed = RunResult(result.config, RunStatus("diverged", 40, diverged_epoch=41), metrics)
-    row = sgd_summary([collapsed]).iloc[0]
+    row = sgd_summary([collapsed], STEPS).iloc[0]
     assert row["regime"] == 3 and row["diverged_epoch"] == 41
     assert np.isnan([row["equilibrium_elr"], row["elr_min"], row["elr_max"]]).all()
     assert row["constant_output_from"] == 13  # epoch 13's 2.31 is 0.007 from ln 10: inside 0.01; epoch 12 is not
     assert constant_output_from(metrics, 10, tolerance=0.005) == 14
     assert math.isnan(constant_output_from(_sgd_result(1.0, 1e-2, 1e-2).metrics, 10))  # still learning at the end
-    assert math.isnan(sgd_summary([_sgd_result(1.0, 1e-2, 1e-2)]).iloc[0]["diverged_epoch"])
+    assert math.isnan(sgd_summary([_sgd_result(1.0, 1e-2, 1e-2)], STEPS).iloc[0]["diverged_epoch"])
 
 
 def test_sgd_summary_refuses_runs_on_the_sphere():
     sphere = RunResult(RunConfig(elr=1e-3), RunStatus("done", 40), _sgd_result(0.1, 1e-3, 1e-3).metrics)
     with pytest.raises(ValueError, match="SGD runs"):
-        sgd_summary([sphere])
+        sgd_summary([sphere], STEPS)
 
 
 def test_equal_lr_wd_runs_are_grouped_per_model():
     summary = sgd_summary([_sgd_result(0.3, 1e-3, 2e-3), _sgd_result(0.1, 3e-3, 3e-3), _sgd_result(0.1, 1e-3, 1e-3),
-                           _sgd_result(0.1, 3e-3, 1e-3, model="convnet_af")])
+                           _sgd_result(0.1, 3e-3, 1e-3, model="convnet_af")], STEPS)
     spread = equal_lr_wd_spread(summary)
     assert len(spread) == 1  # the Af run is another model; lr x wd 1e-4 has a single lr
     assert spread.iloc[0]["lr_wd"] == 3e-4
@@ -126,8 +160,13 @@ def test_a_real_sgd_run_reaches_the_theory_angular_update(tiny_config, store):
     squared angle, so the mean angle (recorded) sits a little below it (measured: 0.89 of it)."""
     config = tiny_config.replace(optimizer="sgd", elr=None, lr=1.0, weight_decay=0.1, epochs=16,
                                  dense_metric_epochs=0, metric_every=4)
-    row = sgd_summary([run(config, store)]).iloc[0]
+    result = run(config, store)
+    row = sgd_summary([result], 4).iloc[0]
     assert row["theory_angle"] == pytest.approx(math.sqrt(0.2))
+    # The norms imply sqrt(mean(-2 ln cos theta)) >= RMS: at 0.45 rad per step (512 images, batch 128: 4 steps)
+    # its theta^4 terms show, up to 16% from epoch 2 on (the first epoch's steps are larger still).
+    ratio = implied_rms_angles(result.metrics["si_norm"], 1.0, 0.1, 4) / result.metrics["angle_step_rms_rad"]
+    assert ((ratio[2:] >= 1) & (ratio[2:] <= 1.2)).all()
     assert abs(row["angle_ratio"] - 1) <= TOLERANCE
     assert row["first_epoch"] <= 8
     assert row["max_si_norm"] > 2 * row["final_si_norm"]  # measured here: 2.6
@@ -163,7 +202,8 @@ def _si_rows(**columns) -> pd.DataFrame:
 
 def test_the_claim_rules_count_their_instances():
     conv = chapters.conventional
-    angular = conv.angular_claim(_si_rows(angle_ratio=[0.81, 1.19, 0.5]), tolerance=0.2)
+    angular = conv.angular_claim(_si_rows(angle_ratio=[0.81, 1.19, 0.5], mean_ratio=[0.7, 0.9, 0.4],
+                                          rms_source=["recorded"] * 3), tolerance=0.2)
     assert (angular.verdict, angular.value) == (Verdict.PARTLY, pytest.approx(2 / 3))
     levels = conv.levels_claim(_si_rows(elr_range=[1.5, 2.0, np.nan]))  # a diverged run (NaN) has no level
     assert (levels.verdict, levels.value) == (Verdict.PARTLY, pytest.approx(2 / 3))

@@ -437,6 +437,26 @@ def test_one_epoch_visits_every_training_image_exactly_once():
         assert torch.equal(x, data.train_x[y])  # each image travels with its own label
 
 
+def test_drop_last_batch_trains_and_measures_on_whole_batches_and_tests_on_every_image():
+    """An epoch takes floor(N/B) steps of B distinct images, reshuffled every epoch so that every image is
+    used over epochs; the train-mode pass takes the whole batches of its fixed order; the test pass all."""
+    data = DeviceData(_indexed_raw(n_train=103, n_test=21), CPU, drop_last_batch=True)
+    seen = set()
+    for epoch in range(12):
+        batches = _epoch(data, epoch=epoch, seed=1, batch_size=16)
+        assert [len(y) for _, y in batches] == [16] * (103 // 16)
+        labels = torch.cat([y for _, y in batches]).tolist()
+        assert len(set(labels)) == len(labels)
+        seen |= set(labels)
+    assert seen == set(range(103))
+    train = list(data.eval_batches("train", 16))
+    assert [len(y) for _, y in train] == [16] * 6
+    assert torch.equal(torch.cat([y for _, y in train]), torch.arange(96))
+    assert [len(y) for _, y in data.eval_batches("test", 16)] == [16, 5]
+    with pytest.raises(ValueError, match="drop_last_batch with batch_size 128 leaves no whole batch of the 103"):
+        next(data.train_batches(0, 0, 128))
+
+
 def test_batch_order_is_a_function_of_epoch_and_seed_only():
     """Same (epoch, seed): identical batches, even from another DeviceData; other epoch or seed: other order."""
     raw = _indexed_raw(n_train=64)

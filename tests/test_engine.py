@@ -45,6 +45,8 @@ def test_run_records_the_paper_metrics(tiny_config, store):
                    "norm/features.0", "elr/features.0"):
         assert column in frame.columns
     assert np.isfinite(frame.loc[1:, ["train_loss", "test_error", "angle_step_rad"]].to_numpy()).all()
+    assert (frame.loc[1:, "angle_step_rms_rad"] >= frame.loc[1:, "angle_step_rad"]).all()  # RMS >= mean
+    assert np.isnan(frame.loc[0, ["angle_step_rad", "angle_step_rms_rad"]].to_numpy(float)).all()
     assert frame["si_norm"].std() / frame["si_norm"].mean() < 1e-6  # on the sphere
     np.testing.assert_allclose(frame["elr"], tiny_config.elr, rtol=1e-5)
     inverse_elrs = (1 / frame.filter(like="elr/")).sum(axis=1)  # sum_i 1/eta_i = 1/eta (paper §3)
@@ -90,8 +92,33 @@ def test_extending_a_run_equals_running_it_long(tiny_config, tmp_path):
     assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
 
 
-@pytest.mark.parametrize("changes", [{}, {"compute_dtype": "bfloat16", "sharpness_every": 1, "sharpness_images": 256}],
-                         ids=["float32", "bfloat16-with-sharpness"])
+def test_with_drop_last_batch_every_train_mode_batch_is_whole_and_the_test_pass_sees_every_image(
+        tiny_config, store, monkeypatch):
+    """512 = 5·96 + 32 images: each epoch takes 5 steps of 96 images, the train-mode metric pass 5 batches
+    of 96 (its batch statistics), the test pass every test image; the running loss is a mean over 480."""
+    torch.set_num_threads(1)
+    config = tiny_config.replace(drop_last_batch=True, batch_size=96, epochs=1)
+    passes = []
+    original = engine.metrics.forward
+
+    def recording_forward(model, x, compute_dtype=None):
+        passes.append((model.training, len(x)))
+        return original(model, x, compute_dtype)
+
+    monkeypatch.setattr(engine.metrics, "forward", recording_forward)
+    frame = run(config, store).metrics
+    train_mode = [size for training, size in passes if training]
+    assert train_mode == [96] * 5 * 3  # metric pass at epoch 0, the epoch's 5 steps, metric pass at epoch 1
+    assert sum(size for training, size in passes if not training) == 2 * 10000  # the test set, twice
+    wrong = frame.loc[1, "train_error_running"] * 480  # a count of the 480 images trained on
+    assert wrong == pytest.approx(round(wrong), abs=1e-6) and frame.loc[1, "train_error_running"] > 0
+    assert config.run_id != tiny_config.replace(batch_size=96).run_id
+    assert "drop_last_batch" not in tiny_config.hashed_fields()
+
+
+@pytest.mark.parametrize("changes", [{}, {"compute_dtype": "bfloat16", "sharpness_every": 1, "sharpness_images": 256},
+                                     {"drop_last_batch": True, "batch_size": 96}],
+                         ids=["float32", "bfloat16-with-sharpness", "whole-batches"])
 def test_failure_is_recorded_and_the_rerun_resumes_bit_identically(tiny_config, tmp_path, monkeypatch, changes):
     """Interrupted in epoch 2 (after epoch 1's checkpoint) and resumed: the files equal a run straight
     through, in float32 and in bfloat16 (every pass under autocast, sharpness included)."""

@@ -8,8 +8,9 @@ import pytest
 
 from sphere_regimes import RunConfig
 from sphere_regimes.regimes import (
-    RegimeRule, classify, decay_exponent, fine_tuning_summary, grid_boundaries, late_angle_deg, regime_at,
-    regime_map, representative_elrs, seed_band, tail_mean,
+    RULE_RANGES, RegimeRule, classify, decay_exponent, fine_tuning_summary, grid_boundaries, label_ranges,
+    late_angle_deg, regime_at, regime_map, representative_elrs, rule_grid, rule_name, rule_sensitivity,
+    rule_variations, seed_band, tail_mean,
 )
 from sphere_regimes.store import RunResult, RunStatus
 
@@ -58,6 +59,46 @@ def test_scheduled_metrics_use_only_evaluated_epochs_and_every_angle():
     assert table["train_loss"].isna().sum() == 150 - len(epochs)
     assert decay_exponent(table) == pytest.approx(1.0)
     assert late_angle_deg(table) == 0.5
+
+
+def test_the_angle_window_and_statistic_are_parameters_of_the_rule():
+    """Still at 0.5° per epoch except for a spike of 90° in epoch 100 of 120: the median of the last quarter
+    (epochs 90-120) ignores it, its mean does not; the last half's median reads the same 0.5°."""
+    angle = np.full(120, 0.5)
+    angle[99] = 90.0
+    table = _table(np.full(120, 0.05), np.full(120, 0.02), angle)
+    assert classify(table) == 1 and late_angle_deg(table) == 0.5
+    assert late_angle_deg(table, RegimeRule(angle_statistic="mean")) == pytest.approx((30 * 0.5 + 90) / 31)
+    assert classify(table, rule=RegimeRule(angle_statistic="mean")) == 2
+    assert classify(table, rule=RegimeRule(angle_window=0.5)) == 1
+    with pytest.raises(ValueError, match="unknown angle_statistic 'mode'"):
+        RegimeRule(angle_statistic="mode")
+    with pytest.raises(ValueError, match="angle_window must be a fraction"):
+        RegimeRule(angle_window=0)
+
+
+def _labelled(elr: float, seed: int, table: pd.DataFrame) -> RunResult:
+    return RunResult(RunConfig(elr=elr, seed=seed), RunStatus("done", int(table.index[-1])), table)
+
+
+def test_the_sensitivity_shows_each_variation_and_marks_a_label_that_changes_within_the_range():
+    """Three ELRs: one still (0.2°), one at 2.5° (regime 1 at the book's 3°, 2 at 1° or 2°), one at an error
+    of 0.805 (regime 3 with the margin 0.1, 2 with 0.05 or 0.075)."""
+    runs = [_labelled(1e-3, 0, _table(np.full(60, 0.05), np.full(60, 0.02), 0.2)),
+            _labelled(3e-3, 0, _table(np.full(60, 0.2), np.full(60, 0.1), 2.5)),
+            _labelled(3e-2, 0, _table(np.full(60, 2.0), np.full(60, 0.805), 80.0))]
+    rules = rule_variations()
+    assert rules[0] == RegimeRule() and len(rules) == 1 + sum(len(v) - 1 for v in RULE_RANGES.values())
+    assert len(rule_grid()) == np.prod([len(v) for v in RULE_RANGES.values()])
+    assert rule_name(RegimeRule()) == "the book's rule" and rule_name(RegimeRule(moving_angle_deg=1.0)) == "angle ≥ 1°"
+    table = rule_sensitivity(runs).set_index("rule")
+    assert table.loc["the book's rule", "changed"] == 0 and table.loc["the book's rule", "0.003"] == "1"
+    assert table.loc["angle ≥ 2°", "0.003"] == "2" and table.loc["angle ≥ 2°", "changed"] == 1
+    assert table.loc["chance margin 0.05", "0.03"] == "2"
+    assert table.loc["the book's rule", "boundaries"] == "1→3 (0.003, 0.03)"
+    per_run, per_elr = label_ranges(runs)
+    assert list(per_run["labels"]) == ["1", "1/2", "3/2"] and list(per_run["unstable"]) == [False, True, True]
+    assert list(per_elr) == ["1", "1/2", "3/2"]
 
 
 def test_too_short_a_run_gets_a_clear_error():

@@ -228,7 +228,7 @@ def batched_train_mode_pass(model: BatchedConvNetSI, data: DeviceData, si_params
     total_loss = torch.zeros(k, dtype=torch.float64, device=data.device)
     wrong = torch.zeros(k, dtype=torch.int64, device=data.device)
     grad_norm_sum = torch.zeros(k, dtype=torch.float64, device=data.device)
-    batches = 0
+    batches = count = 0
     with preserved_batchnorm_state(model):
         for x, y in data.eval_batches("train", batch_size):
             logits = model(x)
@@ -238,12 +238,12 @@ def batched_train_mode_pass(model: BatchedConvNetSI, data: DeviceData, si_params
             total_loss += losses.detach().double() * len(y)
             wrong += (logits.argmax(2) != y).sum(1)
             batches += 1
+            count += len(y)
     model.train(was_training)
     with torch.no_grad():
         w_norms = per_model_norms(si_params, k).double()
     effective = grad_norm_sum / batches * w_norms
-    n = data.num_train
-    return [TrainModePass(float(loss) / n, int(w) / n, float(g))
+    return [TrainModePass(float(loss) / count, int(w) / count, float(g))
             for loss, w, g in zip(total_loss.cpu(), wrong.cpu(), effective.cpu())]
 
 
@@ -311,7 +311,11 @@ class BatchedSweep:
         dtype = getattr(torch, config.dtype)
         if data is None:
             raw = load_raw(config.dataset)
-            data = DeviceData(raw, self.device, dtype, config.train_size, config.augment)
+            data = DeviceData(raw, self.device, dtype, config.train_size, config.augment,
+                              drop_last_batch=config.drop_last_batch)
+        if data.drop_last_batch != config.drop_last_batch:
+            raise ValueError(f"the data's drop_last_batch ({data.drop_last_batch}) differs from the configs' "
+                             f"({config.drop_last_batch}); build the DeviceData with the configs' value")
         self.data = data
         in_channels, num_classes = data.info.in_channels, data.info.num_classes
         singles = [build_model(c, in_channels, num_classes) for c in self.configs]
@@ -320,12 +324,13 @@ class BatchedSweep:
         self.optimizer = BatchedSphereSGD(self.si, [c.elr for c in self.configs])
 
     def train_epoch(self, epoch: int) -> dict[str, torch.Tensor]:
-        """One epoch of all models; per-model running ``loss_sum`` and ``wrong`` (shape (K,))."""
+        """One epoch of all models; per-model running ``loss_sum`` and ``wrong`` (shape (K,)) over its ``images``."""
         config = self.configs[0]
         self.model.train()
         k = self.model.models
         loss_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
         wrong = torch.zeros(k, dtype=torch.int64, device=self.device)
+        images = 0
         for x, y in self.data.train_batches(epoch, config.seed, config.batch_size):
             logits = self.model(x)
             losses = per_model_cross_entropy(logits, y)
@@ -334,11 +339,13 @@ class BatchedSweep:
             self.optimizer.step()
             loss_sum += losses.detach().double() * len(y)
             wrong += (logits.argmax(2) != y).sum(1)
-        return {"loss_sum": loss_sum, "wrong": wrong}
+            images += len(y)
+        return {"loss_sum": loss_sum, "wrong": wrong, "images": images}
 
     def rows(self, epoch: int, step_stats: dict[str, torch.Tensor] | None) -> list[dict[str, float]]:
         """The metric row of every model at ``epoch`` (full passes on the configs' schedule)."""
-        config, nan, n, k = self.configs[0], float("nan"), self.data.num_train, self.model.models
+        config, nan, k = self.configs[0], float("nan"), self.model.models
+        n = step_stats["images"] if step_stats else 0
         with torch.no_grad():
             si_norms = per_model_norms(self.si, k).double().cpu()
         lrs = self.optimizer.lrs.double().cpu()

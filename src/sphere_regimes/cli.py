@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
 
 _RUN_FIELDS = ("dataset", "model", "width", "depth", "constraint", "grouping", "weight_decay", "momentum", "batch_size",
                "epochs", "seed", "augment", "dense_metric_epochs", "metric_every", "sharpness_every", "device",
-               "checkpoint_every", "compute_dtype")
+               "checkpoint_every", "compute_dtype", "drop_last_batch")
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -477,6 +477,9 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     schedule.add_argument("--seed", type=int, metavar="N", help="init and batch-order seed (default 0)")
     schedule.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                           help="random crop and flip (default off)")
+    schedule.add_argument("--drop-last-batch", action=argparse.BooleanOptionalAction, default=None,
+                          help="train (and take the train-mode metrics) on whole batches only: N // batch-size "
+                               "steps per epoch (default off: the last, partial batch is kept)")
     schedule.add_argument("--dense-metric-epochs", type=int, metavar="N",
                           help="full metrics every epoch up to this one (default 20) ...")
     schedule.add_argument("--metric-every", type=int, metavar="N", help="... then every this many epochs (default 1)")

@@ -56,6 +56,14 @@ class RunConfig:
     weights, their gradients, the optimizer step, the sphere projection and every metric reduction
     (loss sums, error counts, norms, angles, cosines, effective gradient, sharpness sums) stay in
     float32 or float64. The batched engine (:mod:`.batched`) computes in float32 only.
+
+    Batches: by default an epoch ends with the partial batch of the last ``N mod batch_size`` images
+    of its shuffled order (as the official code). ``drop_last_batch=True`` trains on whole batches only:
+    an epoch takes ``N // batch_size`` steps of ``batch_size`` images (the order is reshuffled every
+    epoch, so every image is still used over epochs), and the train-mode metric pass and the sharpness
+    probes, whose batch statistics and mean over minibatches are part of the metric, use the whole
+    batches of their fixed order (the first ``(N // batch_size) * batch_size`` images); the test pass
+    uses every test image.
     """
 
     dataset: str = _hashed("fashion_mnist")
@@ -86,6 +94,7 @@ class RunConfig:
     factory: str | None = _hashed(None, "if_not_default")  # model "factory": "module:callable" that builds the net
     factory_sha256: str = _hashed("", "if_not_default")  # ... sha256 of that module's source (an edit is a new run)
     factory_head_norm: float | None = _hashed(None, "if_not_default")  # ... head rescaled to this norm (None: as built)
+    drop_last_batch: bool = _hashed(False, "if_not_default")  # train on whole batches only, see below
     epochs: int = _hashed(1, policy="never")
     device: str = _hashed("auto", policy="never")  # "auto", "cpu", "cuda", "cuda:1", ...
     checkpoint_every: int = _hashed(1, policy="never")  # resume checkpoint period, epochs
@@ -229,8 +238,9 @@ def _validate(config: RunConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    if not isinstance(config.augment, bool):
-        raise ValueError(f"augment must be True or False, got {config.augment!r}")
+    for name in ("augment", "drop_last_batch"):
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(config, name)!r}")
     check_finite("head_norm", config.head_norm, positive=True)
     if config.is_sphere:
         if config.elr is None:

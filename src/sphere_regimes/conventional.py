@@ -13,9 +13,14 @@ learning rate ``lr wd`` (Li, Lyu & Arora 2020): the run trains on the sphere at 
 the regime of that ELR. Far above the equilibrium the squared norm shrinks as ``(1 - lr wd)^{2t}``, so
 the equilibrium is reached after about ``ln(||w_0||^2 / ||w_eq||^2) / (2 lr wd)`` steps.
 
+The law fixes the mean *square* of the angular update, not its mean: the norm balance holds on average
+over the steps, ``E[lr^2 ||g||^2 / ||w||^2] = 2 lr wd - lr^2 wd^2``, and the mean of the angles is below
+their root mean square whenever they vary from step to step. So the claim is read on the RMS.
+
 The functions read a run's metric table (:attr:`sphere_regimes.store.RunResult.metrics`, one row
-per epoch): ``angle_step_rad`` (mean angular update per step of the epoch), ``elr``, ``si_norm``, and
-the full metrics on their schedule.
+per epoch): ``angle_step_rad`` and ``angle_step_rms_rad`` (mean and RMS angular update per step of the
+epoch; runs made before the RMS was recorded lack it, see :func:`implied_rms_angles`), ``elr``,
+``si_norm``, and the full metrics on their schedule.
 """
 
 from __future__ import annotations
@@ -57,11 +62,52 @@ def late_epochs(metrics: pd.DataFrame, column: str, fraction: float = LATE_FRACT
     excluded)."""
     if column not in metrics:
         raise ValueError(f"the metric table has no column {column!r}")
-    values = metrics[column].dropna()
+    return late_window(metrics[column], fraction)
+
+
+def late_window(series: pd.Series, fraction: float = LATE_FRACTION) -> pd.Series:
+    """The recorded (non-NaN) values of a per-epoch ``series`` over its last ``fraction`` of the epochs,
+    the initial point excluded."""
+    values = series.dropna()
     values = values[values.index > 0]
     if values.empty:
-        raise ValueError(f"the metric table has no recorded {column!r} after the initial point")
+        raise ValueError(f"the metric table has no recorded {series.name!r} after the initial point")
     return values[values.index >= values.index[-1] * (1 - fraction)]
+
+
+def implied_rms_angles(si_norm: pd.Series, lr: float, weight_decay: float, steps_per_epoch: int) -> pd.Series:
+    """The RMS angular update per step of each epoch implied by the norms at its ends (plain SGD, no momentum).
+
+    One step is ``w' = (1 - lr wd) w - lr g`` with ``g`` orthogonal to ``w`` (scale invariance), so
+    ``<w', w> = (1 - lr wd) ||w||^2`` and the step's angle obeys exactly ``cos(theta) = (1 - lr wd) ||w|| / ||w'||``
+    (the norm recurrence ``||w'||^2 = (1 - lr wd)^2 ||w||^2 + lr^2 ||g||^2``). Over the S steps of epoch e the
+    product of these cosines telescopes, and with ``-2 ln cos(theta) = theta^2 (1 + theta^2 / 6 + ...)``:
+
+        RMS_e = sqrt( -2 ln(1 - lr wd) + (2 / S) ln(||w_e|| / ||w_{e-1}||) ),
+
+    exact up to a relative ``theta^2 / 12`` (1e-3 at 0.1 rad). A stationary norm gives
+    ``sqrt(-2 ln(1 - lr wd)) = sqrt(2 lr wd) (1 + lr wd / 4 + ...)``: the law. NaN at the initial point."""
+    squares = -2 * math.log1p(-lr * weight_decay) + 2 / steps_per_epoch * np.log(si_norm / si_norm.shift(1))
+    return np.sqrt(squares.clip(lower=0)).rename("angle_step_rms_rad")
+
+
+def rms_angles(metrics: pd.DataFrame, lr: float, weight_decay: float, momentum: float,
+               steps_per_epoch: int) -> tuple[pd.Series, str]:
+    """The RMS angular update per step of each epoch and where it comes from: the recorded column
+    ``angle_step_rms_rad`` where the run has it ("recorded"), else :func:`implied_rms_angles` ("implied by the
+    norm"), which holds for plain SGD only (NaN with momentum, whose step is not orthogonal to ``w``)."""
+    if "angle_step_rms_rad" in metrics and metrics["angle_step_rms_rad"].notna().any():
+        return metrics["angle_step_rms_rad"], "recorded"
+    if momentum:
+        return pd.Series(math.nan, index=metrics.index, name="angle_step_rms_rad"), "not recorded"
+    return implied_rms_angles(metrics["si_norm"], lr, weight_decay, steps_per_epoch), "implied by the norm"
+
+
+def window_rms(rms: pd.Series, fraction: float = LATE_FRACTION) -> float:
+    """The RMS angular update over every step of the late window, from the per-epoch RMS ``rms``:
+    ``sqrt(mean_e RMS_e^2)`` over the window's epochs (each epoch has the same number of steps). Not a median
+    over epochs: the few epochs of a destabilisation, whose steps are large, carry much of the mean square."""
+    return float(np.sqrt(np.square(late_window(rms, fraction)).mean()))
 
 
 def equilibrium_elr(metrics: pd.DataFrame, fraction: float = LATE_FRACTION) -> float:
@@ -75,8 +121,7 @@ def equilibrium_epochs(angles: pd.Series, theory: float, tolerance: float = TOLE
 
     Returns ``(first, settled)``: the first epoch whose angular update is within ``tolerance``
     (relative) of ``theory``, and the first epoch from which every later epoch is within it; NaN when
-    that never happens (``settled`` is NaN when the last epoch is outside, e.g. a run that converges
-    and slows down, or one that oscillates around the equilibrium).
+    that never happens (``settled`` is NaN when the last epoch is outside).
     """
     angles = angles.dropna()
     inside = (angles / theory - 1).abs() <= tolerance
@@ -105,10 +150,13 @@ def _inside_from(inside: pd.Series) -> float:
     return float(inside.index[0] if outside.empty else inside.index[inside.index > outside[-1]][0])
 
 
-def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: float = TOLERANCE,
-                rule: RegimeRule = RegimeRule()) -> pd.DataFrame:
-    """One row per SGD run: its setting, the theory and measured (median over the last quarter)
-    angular update per step, the epochs it took to reach the theory (:func:`equilibrium_epochs`), the
+def sgd_summary(results: Sequence[RunResult], steps_per_epoch: int, num_classes: int = 10,
+                tolerance: float = TOLERANCE, rule: RegimeRule = RegimeRule()) -> pd.DataFrame:
+    """One row per SGD run: its setting, the theory and the measured angular update per step (``late_angle``:
+    median over the last quarter of the per-epoch mean, the first edition's reading; ``late_rms``: the RMS over
+    every step of the last quarter, :func:`window_rms` of :func:`rms_angles`, with ``rms_source``;
+    ``angle_ratio`` is ``late_rms`` / theory, the law's reading, ``mean_ratio`` the mean's), the epochs the
+    per-epoch RMS took to reach the theory (:func:`equilibrium_epochs`), the
     equilibrium ELR with its min and max over the last quarter, the train loss's min and max over the
     last quarter (``late_loss_*``: a wide range is a run destabilised again and again), its own regime
     (:func:`sphere_regimes.regimes.run_regime`: a diverged run is regime 3), and its final and
@@ -121,8 +169,10 @@ def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: 
         if config.is_sphere:
             raise ValueError(f"sgd_summary takes SGD runs; {config.label()} trained on the sphere")
         theory = angular_update_theory(config.lr, config.weight_decay, config.momentum)
-        first, settled = equilibrium_epochs(metrics["angle_step_rad"], theory, tolerance)
+        rms, rms_source = rms_angles(metrics, config.lr, config.weight_decay, config.momentum, steps_per_epoch)
+        first, settled = equilibrium_epochs(rms, theory, tolerance)
         late_angle = float(late_epochs(metrics, "angle_step_rad").median())
+        late_rms = window_rms(rms) if rms.notna().any() else math.nan
         diverged = result.status.status == "diverged"
         late_elr = late_epochs(metrics, "elr")
         late_loss = late_epochs(metrics, "train_loss")
@@ -131,7 +181,8 @@ def sgd_summary(results: Sequence[RunResult], num_classes: int = 10, tolerance: 
         rows.append({
             "model": config.model, "lr": config.lr, "weight_decay": config.weight_decay,
             "momentum": config.momentum, "seed": config.seed, "lr_wd": intrinsic_lr(config.lr, config.weight_decay),
-            "theory_angle": theory, "late_angle": late_angle, "angle_ratio": late_angle / theory,
+            "theory_angle": theory, "late_angle": late_angle, "mean_ratio": late_angle / theory,
+            "late_rms": late_rms, "angle_ratio": late_rms / theory, "rms_source": rms_source,
             "first_epoch": first, "settled_epoch": settled, "equilibrium_elr": float(elr_levels[0]),
             "elr_min": float(elr_levels[1]), "elr_max": float(elr_levels[2]),
             "initial_si_norm": float(metrics["si_norm"].iloc[0]), "max_si_norm": float(metrics["si_norm"].max()),

@@ -215,11 +215,13 @@ class DeviceData:
     and a horizontal flip with probability 1/2, drawn per sample on the device.
     Images are stored channels-last (NHWC in memory), which makes the small convolutions of
     ConvNetSI about 1.5x faster on the CPU; the values are the same.
+    ``drop_last_batch=True`` leaves the last partial batch out of every pass over the training images
+    (training and train-mode metrics: whole batches only); the test images are always all used.
     """
 
     def __init__(self, raw: RawDataset, device: torch.device, dtype: torch.dtype = torch.float32,
                  train_size: int | None = None, augment: bool = False,
-                 memory_format: torch.memory_format = torch.channels_last) -> None:
+                 memory_format: torch.memory_format = torch.channels_last, drop_last_batch: bool = False) -> None:
         available = len(raw.train_labels)
         if train_size is not None and train_size > available:
             raise ValueError(f"train_size {train_size} exceeds the {available} training images of {raw.info.name}")
@@ -227,6 +229,7 @@ class DeviceData:
         self.info = raw.info
         self.device = device
         self.augment = augment
+        self.drop_last_batch = drop_last_batch
         self.memory_format = memory_format
         mean = torch.tensor(raw.info.mean, dtype=dtype).view(1, -1, 1, 1)
         std = torch.tensor(raw.info.std, dtype=dtype).view(1, -1, 1, 1)
@@ -245,11 +248,22 @@ class DeviceData:
     def num_train(self) -> int:
         return len(self.train_y)
 
+    def batch_starts(self, images: int, batch_size: int, split: str = "train") -> range:
+        """First index of each minibatch of ``images`` images: every image (the last batch may be
+        smaller), or with ``drop_last_batch`` on the training split whole batches only."""
+        if split != "train" or not self.drop_last_batch:
+            return range(0, images, batch_size)
+        if images < batch_size:
+            raise ValueError(f"drop_last_batch with batch_size {batch_size} leaves no whole batch of the {images} "
+                             "training images; use a smaller batch_size or more images")
+        return range(0, images - batch_size + 1, batch_size)
+
     def train_batches(self, epoch: int, seed: int, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Shuffled minibatches of epoch ``epoch`` (the last one may be smaller), augmented if enabled."""
+        """Shuffled minibatches of epoch ``epoch`` (the last one may be smaller, unless ``drop_last_batch``),
+        augmented if enabled."""
         order = torch.randperm(self.num_train, generator=epoch_generator(seed, epoch)).to(self.device)
         augment_generator = epoch_generator(seed, epoch, stream=1) if self.augment else None
-        for start in range(0, self.num_train, batch_size):
+        for start in self.batch_starts(self.num_train, batch_size):
             index = order[start:start + batch_size]
             x = self.train_x[index]
             if augment_generator is not None:
@@ -259,13 +273,13 @@ class DeviceData:
     def eval_batches(self, split: str, batch_size: int,
                      limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Un-augmented minibatches of ``split`` ("train" or "test") in a fixed order; the first
-        ``limit`` images only when given."""
+        ``limit`` images only when given; whole batches only for "train" with ``drop_last_batch``."""
         if split not in ("train", "test"):
             raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
         x_all, y_all = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
         if limit is not None:
             x_all, y_all = x_all[:limit], y_all[:limit]
-        for start in range(0, len(y_all), batch_size):
+        for start in self.batch_starts(len(y_all), batch_size, split):
             yield x_all[start:start + batch_size], y_all[start:start + batch_size]
 
     def _augment(self, x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:

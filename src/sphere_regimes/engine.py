@@ -215,7 +215,8 @@ class _Trainer:
         self.compute_dtype = autocast_dtype(config)
         dtype = getattr(torch, config.dtype)
         raw = load_raw(config.dataset)
-        self.data = DeviceData(raw, self.device, dtype, config.train_size, config.augment)
+        self.data = DeviceData(raw, self.device, dtype, config.train_size, config.augment,
+                               drop_last_batch=config.drop_last_batch)
         self.model = build_model(config, raw.info.in_channels, raw.info.num_classes).to(
             self.device, dtype, memory_format=torch.channels_last)
         if config.init_from is not None:
@@ -316,6 +317,7 @@ class _Trainer:
         self.tracker.reset()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         wrong = torch.zeros((), dtype=torch.int64, device=self.device)
+        images = 0
         for x, y in self.data.train_batches(epoch, config.seed, config.batch_size):
             logits = metrics.forward(self.model, x, self.compute_dtype)
             loss = F.cross_entropy(logits, y)
@@ -326,7 +328,8 @@ class _Trainer:
             self.tracker.after_step()
             loss_sum += loss.detach().double() * len(y)
             wrong += (logits.argmax(1) != y).sum()
-        return {"loss_sum": loss_sum, "wrong": wrong}
+            images += len(y)
+        return {"loss_sum": loss_sum, "wrong": wrong, "images": images}
 
     def _divergence(self, step_stats: dict[str, Any]) -> str | None:
         """Why the epoch just trained ends the run, or ``None``: a NaN/inf loss, or an SI tensor whose
@@ -345,16 +348,16 @@ class _Trainer:
              step_stats: dict[str, Any] | None) -> dict[str, float]:
         """All metrics of one epoch (full passes only on the config's schedule)."""
         config, nan = self.config, float("nan")
-        n = self.data.num_train
         lr = euclidean_lr(self.optimizer)
         with torch.no_grad():
             norms = metrics.layer_norms(self.si)
             si_norm = float(torch.tensor(list(norms.values()), dtype=torch.float64).norm())
             row: dict[str, float] = {
                 "epoch": epoch,
-                "train_loss_running": float(step_stats["loss_sum"]) / n if step_stats else nan,
-                "train_error_running": int(step_stats["wrong"]) / n if step_stats else nan,
+                "train_loss_running": float(step_stats["loss_sum"]) / step_stats["images"] if step_stats else nan,
+                "train_error_running": int(step_stats["wrong"]) / step_stats["images"] if step_stats else nan,
                 "angle_step_rad": self.tracker.mean() if step_stats else nan,
+                "angle_step_rms_rad": self.tracker.rms() if step_stats else nan,
                 "angle_epoch_deg": float(torch.rad2deg(metrics.angle(previous, self.si_list))) if previous else nan,
                 "cos_to_init": metrics.cosine(self.initial, self.si_list),
                 "si_norm": si_norm,

@@ -8,7 +8,7 @@
   norm the same network would have at unit SI norm.
 * Geometry of the SI weights: total norm ``||w||``, per-layer norms, per-layer effective LRs
   ``eta_i = lr / ||w_i||^2`` (for the total constraint ``sum_i 1/eta_i = 1/elr``), cosine to
-  the initial point, angle turned since the previous epoch and mean angular update per step.
+  the initial point, angle turned since the previous epoch and the mean and RMS angular update per step.
 * Sharpness on the unit sphere (paper §5, regimes 1 and 2): ``||w||^2 tr(H(w))``, the trace of
   the Hessian of the train-mode loss in the SI weights, taken at the point rescaled to unit
   norm (``H(cw) = H(w)/c^2`` for SI weights). Hutchinson estimate, also per layer.
@@ -74,7 +74,8 @@ def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torc
                     batch_size: int, compute_dtype: torch.dtype | None = None) -> TrainModePass:
     """Train loss, train error and mean effective gradient norm at the current weights.
 
-    One fused pass over the un-augmented training set in train mode: for each minibatch B the
+    One fused pass over the un-augmented training set in train mode (whole batches only when
+    ``data.drop_last_batch``): for each minibatch B the
     loss L_B and ``g_B = ||grad_w L_B|| * ||w||``. Loss and error are means over samples;
     the effective gradient norm is the mean of g_B over minibatches (paper's definition).
     Parameter ``.grad`` fields and BN running statistics are left untouched.
@@ -85,7 +86,7 @@ def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torc
     total_loss = torch.zeros((), dtype=torch.float64, device=data.device)
     wrong = torch.zeros((), dtype=torch.int64, device=data.device)
     grad_norm_sum = torch.zeros((), dtype=torch.float64, device=data.device)
-    batches = 0
+    batches = count = 0
     with preserved_batchnorm_state(model):
         for x, y in data.eval_batches("train", batch_size):
             logits = forward(model, x, compute_dtype)
@@ -95,11 +96,11 @@ def train_mode_pass(model: nn.Module, data: DeviceData, si_params: Sequence[torc
             total_loss += loss.detach().double() * len(y)
             wrong += (logits.argmax(1) != y).sum()
             batches += 1
+            count += len(y)
     model.train(was_training)
     with torch.no_grad():
         w_norm = float(joint_norm(si_params))
-    n = data.num_train
-    return TrainModePass(float(total_loss) / n, int(wrong) / n, float(grad_norm_sum) / batches * w_norm)
+    return TrainModePass(float(total_loss) / count, int(wrong) / count, float(grad_norm_sum) / batches * w_norm)
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,11 @@ def layer_norms(si_params: Mapping[str, torch.Tensor]) -> dict[str, float]:
 
 
 class StepAngleTracker:
-    """Accumulates the angular update ``angle(w_t, w_{t+1})`` of each optimizer step on the
-    device (no host synchronisation per step). With weight decay the equilibrium value is
-    ``sqrt(2 * lr * wd / (1 + momentum))`` per step (paper §6; Wan et al. 2021)."""
+    """Accumulates the angular update ``theta_t = angle(w_t, w_{t+1})`` of each optimizer step on the
+    device (no host synchronisation per step): its mean and its root mean square over the epoch's
+    steps. With weight decay the theory fixes the mean *square* at equilibrium,
+    ``E[theta^2] = 2 * lr * wd / (1 + momentum)`` (paper §6; Wan et al. 2021), so the RMS is the
+    statistic to compare with ``sqrt(2 * lr * wd / (1 + momentum))``; the mean is at most the RMS."""
 
     def __init__(self, si_params: Sequence[torch.Tensor]) -> None:
         self.si_params = list(si_params)
@@ -196,6 +199,7 @@ class StepAngleTracker:
 
     def reset(self) -> None:
         self.total = torch.zeros((), dtype=torch.float64, device=self.si_params[0].device)
+        self.total_squares = torch.zeros((), dtype=torch.float64, device=self.si_params[0].device)
         self.steps = 0
 
     def before_step(self) -> None:
@@ -203,11 +207,17 @@ class StepAngleTracker:
 
     @torch.no_grad()
     def after_step(self) -> None:
-        self.total += angle(self._previous, self.si_params).double()
+        step = angle(self._previous, self.si_params).double()
+        self.total += step
+        self.total_squares += step * step
         self.steps += 1
 
     def mean(self) -> float:
         return float(self.total) / max(self.steps, 1)
+
+    def rms(self) -> float:
+        """``sqrt(mean_t theta_t^2)`` over the epoch's steps."""
+        return (float(self.total_squares) / max(self.steps, 1)) ** 0.5
 
 
 def scale_invariance_gap(model: nn.Module, si_params: Sequence[torch.Tensor], x: torch.Tensor,

@@ -10,9 +10,9 @@ moving at the budget is labelled 2. The rule reads the last part of the run:
 
 * regime 3 if the mean train-mode error over the full-metric epochs of the second half is within
   ``chance_margin`` of chance (``1 - 1/num_classes``);
-* regime 2 if the weights keep moving: the median angle turned per epoch on the sphere over the
-  last quarter of the epochs is at least ``moving_angle_deg``, and the last train loss is not
-  below ``converged_loss``;
+* regime 2 if the weights keep moving: the median (``angle_statistic``) angle turned per epoch on
+  the sphere over the last quarter (``angle_window``) of the epochs is at least ``moving_angle_deg``,
+  and the last train loss is not below ``converged_loss``;
 * regime 1 otherwise: the point has (nearly) stopped on the sphere, as a converging run does
   (its gradient, hence its step, goes to zero).
 
@@ -21,10 +21,16 @@ of the full metrics, and it is robust to the loss spikes of regime 2, which make
 the loss unreliable. On the ``cpu`` preset's runs the end-of-run angle per epoch is bimodal
 (below 1 degree for converging runs, above 10 degrees in the chaotic equilibrium), and the
 threshold sits between the modes. :func:`decay_exponent` is reported alongside as a diagnostic.
+
+The rule was chosen after the first runs (the three-regimes chapter gives its history), so
+:class:`RegimeRule` makes its choices parameters, the book's values the defaults, and
+:func:`rule_sensitivity` shows which labels change within a range of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,11 +44,24 @@ if TYPE_CHECKING:
 REGIME_NAMES = {1: "convergence", 2: "chaotic equilibrium", 3: "divergence"}
 
 
+ANGLE_STATISTICS = ("median", "mean")
+
+
 @dataclass(frozen=True)
 class RegimeRule:
+    """The regime rule's parameters (module docstring); the defaults are the book's rule."""
+
     converged_loss: float = 1e-3  # a run whose last train loss is below this is regime 1
-    moving_angle_deg: float = 3.0  # regime 2: median angle per epoch over the last quarter at least this
+    moving_angle_deg: float = 3.0  # regime 2: the angle statistic per epoch over the angle window at least this
     chance_margin: float = 0.1  # regime 3: train error within this of chance
+    angle_window: float = 0.25  # regime 2: the angle is read over this last fraction of the epochs (a quarter)
+    angle_statistic: str = "median"  # regime 2: "median" or "mean" of the angles per epoch in the window
+
+    def __post_init__(self) -> None:
+        if self.angle_statistic not in ANGLE_STATISTICS:
+            raise ValueError(f"unknown angle_statistic {self.angle_statistic!r}; choose one of {list(ANGLE_STATISTICS)}")
+        if not 0 < self.angle_window <= 1:
+            raise ValueError(f"angle_window must be a fraction of the epochs in (0, 1], got {self.angle_window!r}")
 
 
 def second_half(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -72,22 +91,44 @@ def decay_exponent(metrics: pd.DataFrame) -> float:
     return float(-slope)
 
 
-def late_angle_deg(metrics: pd.DataFrame) -> float:
-    """Median angle (degrees) turned per epoch on the sphere over the last quarter of the epochs."""
+def late_angle_deg(metrics: pd.DataFrame, rule: RegimeRule = RegimeRule()) -> float:
+    """The rule's statistic (median by default) of the angle (degrees) turned per epoch on the sphere over
+    its window (the last quarter of the epochs by default)."""
     angles = metrics["angle_epoch_deg"].dropna()
     if angles.empty:
         raise ValueError("a regime needs the angle turned per epoch (column angle_epoch_deg)")
-    return float(angles[angles.index >= angles.index[-1] * 3 / 4].median())
+    window = angles[angles.index >= angles.index[-1] * (1 - rule.angle_window)]
+    return float(window.median() if rule.angle_statistic == "median" else window.mean())
 
 
 def classify(metrics: pd.DataFrame, num_classes: int = 10, rule: RegimeRule = RegimeRule()) -> int:
     """Regime 1, 2 or 3 of a finished run from its metric table (see the module docstring)."""
-    late = second_half(metrics)
-    if late["train_error"].mean() >= 1 - 1 / num_classes - rule.chance_margin:
-        return 3
-    if late["train_loss"].iloc[-1] >= rule.converged_loss and late_angle_deg(metrics) >= rule.moving_angle_deg:
-        return 2
-    return 1
+    return _RuleReadings(metrics).regime(num_classes, rule)
+
+
+class _RuleReadings:
+    """What the rule reads from one run, each angle statistic computed once (the rule's sensitivity labels a
+    run under many rules)."""
+
+    def __init__(self, metrics: pd.DataFrame) -> None:
+        late = second_half(metrics)
+        self.metrics = metrics
+        self.late_error = float(late["train_error"].mean())
+        self.last_loss = float(late["train_loss"].iloc[-1])
+        self.angles: dict[tuple[float, str], float] = {}
+
+    def angle(self, rule: RegimeRule) -> float:
+        key = (rule.angle_window, rule.angle_statistic)
+        if key not in self.angles:
+            self.angles[key] = late_angle_deg(self.metrics, rule)
+        return self.angles[key]
+
+    def regime(self, num_classes: int, rule: RegimeRule) -> int:
+        if self.late_error >= 1 - 1 / num_classes - rule.chance_margin:
+            return 3
+        if self.last_loss >= rule.converged_loss and self.angle(rule) >= rule.moving_angle_deg:
+            return 2
+        return 1
 
 
 # --------------------------------------------------------------------------- sweeps of runs
@@ -132,7 +173,7 @@ def run_summary(results: Sequence[RunResult], num_classes: int = 10, rule: Regim
             "elr": result.config.elr, "seed": result.config.seed, "status": result.status.status,
             "epochs": int(final.name), "regime": run_regime(result, num_classes, rule),
             "decay_exponent": np.nan if short else decay_exponent(result.metrics),
-            "late_angle_deg": np.nan if short else late_angle_deg(result.metrics),
+            "late_angle_deg": np.nan if short else late_angle_deg(result.metrics, rule),
             "train_loss": final["train_loss"], "train_error": final["train_error"],
             "test_error": final["test_error"], "effective_grad_norm": final["effective_grad_norm"],
             "late_train_loss": late["train_loss"].mean(), "late_effective_grad_norm": late["effective_grad_norm"].mean(),
@@ -217,6 +258,99 @@ def regime_map(summary: pd.DataFrame) -> tuple[list[float], list[int]]:
     majority = majority_regimes(summary)
     return ([float(np.sqrt(low * high)) for _, _, low, high in changes],
             [int(majority.iloc[0]), *[above for _, above, _, _ in changes]])
+
+
+# --------------------------------------------------------------------------- the rule's sensitivity
+
+RULE_RANGES: dict[str, tuple] = {
+    "moving_angle_deg": (1.0, 2.0, 3.0, 5.0, 10.0),
+    "chance_margin": (0.05, 0.075, 0.1, 0.125, 0.15),
+    "angle_window": (0.25, 0.5),
+    "angle_statistic": ("median", "mean"),
+}
+"""The range over which the rule's parameters are varied (issue 17: angle 1°–10°, chance margin 0.05–0.15,
+angle window the last quarter or the last half, median or mean), set from the issue's ranges before any
+variation was computed: roughly log-spaced angles, evenly spaced margins."""
+
+_RULE_NAMES = {"moving_angle_deg": "angle ≥ {:g}°", "chance_margin": "chance margin {:g}",
+               "angle_window": "window the last {:.0%} of the epochs", "angle_statistic": "{} angle"}
+
+
+def rule_variations(ranges: dict[str, tuple] = RULE_RANGES) -> list[RegimeRule]:
+    """The book's rule, then one parameter at a time at each other value of its range."""
+    book = RegimeRule()
+    rules = [book]
+    for name, values in ranges.items():
+        rules += [dataclasses.replace(book, **{name: value}) for value in values if value != getattr(book, name)]
+    return rules
+
+
+def rule_grid(ranges: dict[str, tuple] = RULE_RANGES) -> list[RegimeRule]:
+    """Every combination of the values of ``ranges`` (the other parameters at the book's values)."""
+    return [RegimeRule(**dict(zip(ranges, values))) for values in itertools.product(*ranges.values())]
+
+
+def rule_name(rule: RegimeRule) -> str:
+    """How the rule differs from the book's: e.g. "angle ≥ 1°", or "the book's rule"."""
+    book = RegimeRule()
+    changed = [_RULE_NAMES[f.name].format(getattr(rule, f.name)) for f in dataclasses.fields(rule)
+               if getattr(rule, f.name) != getattr(book, f.name)]
+    return ", ".join(changed) or "the book's rule"
+
+
+class GridLabels:
+    """The runs of a grid, labelled under any :class:`RegimeRule` (each run's readings taken once)."""
+
+    def __init__(self, results: Sequence[RunResult], num_classes: int = 10) -> None:
+        ordered = sorted(results, key=lambda r: (r.config.elr, r.config.seed))
+        self.num_classes = num_classes
+        self.keys = pd.DataFrame({"elr": [r.config.elr for r in ordered], "seed": [r.config.seed for r in ordered]})
+        self.readings = [None if r.status.status == "diverged" else _RuleReadings(r.metrics) for r in ordered]
+
+    def under(self, rule: RegimeRule) -> pd.DataFrame:
+        """Each run's regime under ``rule`` (:func:`run_regime`): columns ``elr``, ``seed``, ``regime``, by ELR and seed."""
+        regimes = [3 if reading is None else reading.regime(self.num_classes, rule) for reading in self.readings]
+        return self.keys.assign(regime=regimes)
+
+
+def rule_sensitivity(results: Sequence[RunResult], num_classes: int = 10,
+                     ranges: dict[str, tuple] = RULE_RANGES) -> pd.DataFrame:
+    """The labels and boundaries of a grid under each of :func:`rule_variations`: one row per rule with its
+    ``rule`` name, ``changed`` (runs labelled otherwise than by the book's rule), ``boundaries`` (the brackets
+    of :func:`grid_boundaries`) and one column per ELR with its seeds' labels (e.g. "112")."""
+    grid = GridLabels(results, num_classes)
+    book = grid.under(RegimeRule())
+    rows = []
+    for rule in rule_variations(ranges):
+        labels = grid.under(rule)
+        row = {"rule": rule_name(rule), "changed": int((labels["regime"] != book["regime"]).sum()),
+               "boundaries": ", ".join(f"{a}→{b} ({low:.3g}, {high:.3g})" for a, b, low, high in grid_boundaries(labels))}
+        row.update({f"{elr:.3g}": "".join(str(v) for v in group["regime"]) for elr, group in labels.groupby("elr")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def label_ranges(results: Sequence[RunResult], num_classes: int = 10,
+                 ranges: dict[str, tuple] = RULE_RANGES) -> tuple[pd.DataFrame, pd.Series]:
+    """Every label each run and each ELR's majority take over :func:`rule_grid`: per run (``elr``, ``seed``,
+    the book's ``regime``, ``labels``: the book's label first, then the others, e.g. "1/2", and ``unstable``),
+    and per ELR the same string for the majority regime. A label is unstable where it changes within the range."""
+    grid = GridLabels(results, num_classes)
+    book = grid.under(RegimeRule())
+    grids = [grid.under(rule) for rule in rule_grid(ranges)]
+    seen = pd.concat([g["regime"] for g in grids], axis=1)
+    book["labels"] = [_label_set(own, row) for own, row in zip(book["regime"], seen.to_numpy())]
+    book["unstable"] = book["labels"].str.contains("/")
+    majorities = pd.concat([majority_regimes(g) for g in grids], axis=1)
+    book_majority = majority_regimes(book)
+    per_elr = pd.Series([_label_set(own, row) for own, row in zip(book_majority, majorities.to_numpy())],
+                        index=book_majority.index, name="labels")
+    return book, per_elr
+
+
+def _label_set(own: int, labels) -> str:
+    """``own``, then every other label among ``labels``, in order, joined by "/" (e.g. "1/2")."""
+    return "/".join(str(v) for v in [own, *sorted(set(int(x) for x in labels) - {own})])
 
 
 def fine_tuning_summary(results: Sequence[RunResult], average_epochs: int, num_classes: int = 10) -> pd.DataFrame:

@@ -63,10 +63,11 @@ class Check:
 
 def compare(stored: pd.DataFrame, rerun: pd.DataFrame, rtol: float) -> tuple[str, float]:
     """The worst column and its worst deviation in units of the tolerance ``rtol |stored| + ABSOLUTE_FLOOR``
-    over the rerun's epochs (at most 1 passes; a NaN where the other has a number counts as infinite)."""
+    over the rerun's epochs and the columns both have (a run stored before a column was recorded lacks it;
+    at most 1 passes; a NaN where the other has a number counts as infinite)."""
     expected = stored.loc[rerun.index]
     worst_column, worst = "", 0.0
-    for column in rerun.columns:
+    for column in rerun.columns.intersection(stored.columns, sort=False):
         if column.startswith("sharpness") and expected[column].isna().any():
             continue  # the rerun's shorter run puts its last sharpness on another epoch
         got, want = rerun[column].to_numpy(float), expected[column].to_numpy(float)

@@ -89,6 +89,7 @@ class NetworkParams(Params):
     epochs: int = 150  # epochs per run
     dense_metric_epochs: int = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
     metric_every: int = 5  # ... then every this many epochs
+    drop_last_batch: bool = False  # train on whole batches only (N // batch_size steps per epoch), see RunConfig
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASET_INFO:

@@ -4,6 +4,7 @@ pilot that sized the setting."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -56,7 +57,7 @@ def base_config(params: Params, **changes) -> RunConfig:
     values = dict(dataset=params.dataset, train_size=params.train_size or None, model="convnet_si",
                   width=params.width, batch_size=params.batch_size, epochs=params.epochs,
                   dense_metric_epochs=params.dense_metric_epochs, metric_every=params.metric_every,
-                  sharpness_every=params.sharpness_every)
+                  sharpness_every=params.sharpness_every, drop_last_batch=params.drop_last_batch)
     return RunConfig(**{**values, **changes})
 
 
@@ -299,6 +300,8 @@ class ThreeRegimesFindings(Findings):
     chance_error: float = 0.9
     representative_elrs: list[float] = field(default_factory=list)  # one ELR per regime for the per-layer figure
     constraint_pairs: dict[float, tuple[RunResult, RunResult]] = field(default_factory=dict)  # ELR -> (total, individual)
+    run_labels: pd.DataFrame = None  # regimes.label_ranges per run: the book's label and every label in the rule's range
+    elr_labels: pd.Series = None  # ... per ELR, of the majority regime (e.g. "1/2")
 
 
 def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindings:
@@ -316,10 +319,14 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     total_of = {r.config.elr: r for r in found.grid if found.individual and r.config.seed == found.individual[0].config.seed}
     findings.constraint_pairs = {r.config.elr: (total_of[r.config.elr], r) for r in sorted(found.individual,
                                                                                         key=lambda r: r.config.elr)}
+    findings.run_labels, findings.elr_labels = regimes.label_ranges(found.grid, params.num_classes)
     findings.values.update(_setting_values(params, found, store, initial))
+    findings.values.update(_rule_values(findings))
     findings.values.update(_result_values(summary, regime_of, boundaries, equal_loss, findings))
     findings.tables = _tables(summary, equal_loss, findings, found, store)
-    findings.claims = _claims(found.grid, summary, regime_of, boundaries, equal_loss, findings.chance_error)
+    findings.tables["sensitivity"], findings.values["boundary_variants_md"] = _sensitivity(found.grid, params.num_classes)
+    findings.claims = flag_unstable(_claims(found.grid, summary, regime_of, boundaries, equal_loss,
+                                            findings.chance_error), findings.run_labels, regime_of)
     findings.tables["claims"] = claims_table(findings.claims)
     findings.key_numbers = _key_numbers(summary, regime_of, boundaries, findings)
     _precision_findings(findings, found)
@@ -435,14 +442,59 @@ def _outcome(result: RunResult, findings: ThreeRegimesFindings) -> str:
     return (f"regime {regime} (loss {result.final['train_loss']:.3g}, test error {result.final['test_error']:.3f})")
 
 
+def _rule_values(findings: ThreeRegimesFindings) -> dict[str, object]:
+    """The rule as the chapter states it, and how many labels change within its range (:data:`regimes.RULE_RANGES`)."""
+    rule, ranges, labels = regimes.RegimeRule(), regimes.RULE_RANGES, findings.run_labels
+    unstable = labels[labels["unstable"]]
+    return {
+        "rule_angle": rule.moving_angle_deg, "rule_margin": rule.chance_margin, "rule_loss": rule.converged_loss,
+        "rule_window_pct": 100 * rule.angle_window, "rule_statistic": rule.angle_statistic,
+        "range_angles_md": ", ".join(f"{v:g}°" for v in ranges["moving_angle_deg"]),
+        "range_margins_md": ", ".join(f"{v:g}" for v in ranges["chance_margin"]),
+        "n_rules_grid": len(regimes.rule_grid(ranges)), "n_labelled_runs": len(labels), "n_unstable_runs": len(unstable),
+        "n_unstable_elrs": int(findings.elr_labels.str.contains("/").sum()), "n_label_elrs": len(findings.elr_labels),
+        "unstable_md": "; ".join(f"ELR {elr:.3g}: " + " ".join(group["labels"]) for elr, group in
+                                 labels[labels["elr"].isin(set(unstable["elr"]))].groupby("elr")) or "none",
+    }
+
+
+def _sensitivity(grid: list[RunResult], num_classes: int) -> tuple[Table, str]:
+    """The grid's boundaries and per-seed labels under the book's rule and each one-at-a-time variation of it,
+    and a sentence listing each set of boundaries with the variations that find it (the book's first)."""
+    frame = regimes.rule_sensitivity(grid, num_classes)
+    variants = frame.groupby("boundaries", sort=False)["rule"].agg(", ".join)
+    sentence = "; ".join(f"**{boundaries or 'no regime change'}** under {rules}" for boundaries, rules in variants.items())
+    return Table(frame.rename(columns={"changed": "labels changed"}), show_index=False), sentence
+
+
+def flag_unstable(claims: list[Claim], run_labels: pd.DataFrame, regime_of: dict[float, int]) -> list[Claim]:
+    """The claims, with a note at the end of the reason of each claim that depends on the regime labels and
+    whose instances include a label that changes within the rule's range (``run_labels`` of
+    :func:`regimes.label_ranges`). The instances of a ``regimeN.*`` claim are taken to be the ELRs of majority
+    regime N, those of a ``regimes.*`` claim every ELR. The verdicts stay those of the book's rule."""
+    unstable = sorted(set(run_labels.loc[run_labels["unstable"], "elr"]))
+    flagged = []
+    for claim in claims:
+        family = claim.id.split(".")[0]
+        elrs = [e for e in unstable if family == "regimes" or family == f"regime{regime_of[e]}"]
+        if claim.spec.uses_regime_rule and elrs:
+            note = "; labels unstable within the rule's range at ELR " + ", ".join(f"{e:.3g}" for e in elrs)
+            claim = dataclasses.replace(claim, reason=claim.reason + note)
+        flagged.append(claim)
+    return flagged
+
+
 def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, found: Runs,
             store: RunStore) -> dict[str, Table]:
+    seed_labels = findings.run_labels.groupby("elr")["labels"].agg(" ".join)
     per_elr = summary.groupby("elr").agg(
-        regimes=("regime", lambda r: "".join(str(v) for v in r)), late_angle_deg=("late_angle_deg", "mean"),
+        late_angle_deg=("late_angle_deg", "mean"),
         train_loss=("train_loss", "mean"), late_train_loss=("late_train_loss", "mean"),
         best_test_error=("best_test_error", "mean"), late_test_error=("late_test_error", "mean"),
         effective_grad_norm=("effective_grad_norm", "mean"), grad_over_initial=("grad_over_initial", "mean"),
         cos_to_init=("cos_to_init", "mean"), decay_exponent=("decay_exponent", "mean"))
+    per_elr.insert(0, "regimes", seed_labels.reindex(per_elr.index))
+    per_elr.insert(0, "regime", findings.elr_labels.reindex(per_elr.index))
     tables = {"regimes": Table(per_elr, {"late_angle_deg": ".2g", "train_loss": ".3g", "late_train_loss": ".3g",
                                          "best_test_error": ".3f", "late_test_error": ".3f",
                                          "effective_grad_norm": ".3g", "grad_over_initial": ".3g",
@@ -485,8 +537,8 @@ def _pilot(found: Runs, store: RunStore, params: Params, hours: float) -> tuple[
 
 
 def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, findings) -> list[str]:
-    lines = [f"ELR {elr:g}: regime {regime_of[elr]} (seeds: {' '.join(str(r) for r in group['regime'])})"
-             for elr, group in summary.groupby("elr")]
+    labels = findings.run_labels.groupby("elr")["labels"].agg(" ".join)
+    lines = [f"ELR {elr:g}: regime {findings.elr_labels[elr]} (seeds: {labels[elr]})" for elr in sorted(regime_of)]
     lines.append("boundaries: " + "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
     lines += [f"ELR {elr:g}, {name} constraint: regime {regimes.run_regime(run, findings.params.num_classes)}"
               for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
