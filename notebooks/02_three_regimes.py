@@ -29,7 +29,7 @@
 # {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store in
 # {glue:text}`runtime_s:.0f` s.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 dataset = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100
 train_size = 10000  # first N training images (0: all of them)
@@ -48,7 +48,7 @@ pilot_widths = [4, 8, 16, 32]  # appendix: widths timed on this chapter's traini
 pilot_train_sizes = [0]  # appendix: training-set sizes timed at this chapter's width (0: all images)
 pilot_epochs = 2  # appendix: epochs of each pilot run (full metrics every epoch)
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.three_regimes.analyse(chapters.three_regimes.Params.from_namespace(globals()))
@@ -63,14 +63,18 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # definitions: train loss in train mode (BatchNorm batch statistics) on un-augmented data, test error in eval
 # mode, and the mean over minibatches of the gradient norm of the scale-invariant weights times their norm.
 #
+# :::{container} full-width
 # ```{glue:figure} fig_regime_curves
 # :name: fig-regime-curves
+# :alt: The layout of the paper's Figure 1: train loss, test error and mean effective gradient norm against the epoch, one line per ELR from light (small ELR) to dark (large ELR) with the seeds' min-max band, and every run's path in the train loss against effective gradient norm plane from the common initial point.
+# :width: 100%
 #
 # Train loss (log), test error and mean effective gradient norm (log) against the epoch, mean over the
 # seeds with the min-max band, one colour per ELR (the legend gives each ELR's regime, by the rule below).
 # Bottom right: every run's path in the train loss - effective gradient plane from the common initial
 # point (star).
 # ```
+# :::
 #
 # (which-regime-each-run-is-in)=
 # ## Which regime each run is in
@@ -81,10 +85,10 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # loss is above $10^{-3}$; regime 1 otherwise. **This rule was chosen after the first runs of this preset had
 # been seen**, so every verdict that depends on the labels is marked * in the claims table. The label also
 # depends on the epoch budget: near the 1/2 boundary convergence can take very many epochs, so a run that
-# would converge later is labelled 2 here. Per ELR, means over seeds (`regimes` lists each seed's label;
-# `late_test_error` is the mean over the last {glue:text}`late_epochs` epochs):
+# would converge later is labelled 2 here. Per ELR, means over seeds (*regime per seed* lists each seed's label;
+# *late test error* is the mean over the last {glue:text}`late_epochs` epochs):
 
-# %%
+# %% tags=["remove-input"]
 findings.tables["regimes"]
 
 # %% [markdown]
@@ -97,14 +101,18 @@ findings.tables["regimes"]
 #
 # ## The regimes' signatures
 #
+# :::{container} full-width
 # ```{glue:figure} fig_regime_properties
 # :name: fig-regime-properties
+# :alt: Six panels against the ELR, one dot per run in its regime's colour on regime-shaded backgrounds: final train loss, test error, effective gradient norm, angle turned in the last epoch, cosine to the initial point, and ELR times sharpness.
+# :width: 100%
 #
 # End-of-training metrics against the ELR, one dot per run in its regime's colour, the line the mean over
 # seeds; background: the regimes by the rule above. The angle is the one the weights turn on the sphere in
 # the last epoch; sharpness is the Hutchinson estimate of the trace of the Hessian at the point rescaled to
 # unit norm.
 # ```
+# :::
 #
 # (regime-1-at-equal-loss)=
 # ## Regime 1 at equal loss
@@ -114,7 +122,7 @@ findings.tables["regimes"]
 # {glue:md}`loss_levels_md` (interpolated between the evaluated epochs that bracket the crossing; sharpness
 # is measured every {glue:text}`sharpness_every` epochs), mean over seeds:
 
-# %%
+# %% tags=["remove-input"]
 findings.tables.get("equal_loss")
 
 # %% [markdown]
@@ -125,13 +133,17 @@ findings.tables.get("equal_loss")
 # counterpart of the toy's $\eta_i\alpha_i$ is $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$, the layer's ELR times its
 # sharpness on the unit sphere (Hutchinson estimate on {glue:text}`sharpness_images` training images).
 #
+# :::{container} full-width
 # ```{glue:figure} fig_layer_self_tuning
 # :name: fig-layer-self-tuning
+# :alt: One column per regime: the per-layer ELRs against the epoch with the total ELR dashed, and below each layer's lr times the trace of its Hessian block.
+# :width: 100%
 #
 # Top: per-layer ELRs of the first seed against the epoch (dashed: the total ELR) for one ELR per regime
 # (the median ELR of each regime in the grid). Bottom: each layer's $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$ on the
 # sharpness schedule.
 # ```
+# :::
 #
 # ## Total against individual norm constraint
 #
@@ -140,15 +152,19 @@ findings.tables.get("equal_loss")
 # The two runs differ only in whether the layers may trade norm. The first seed, at {glue:text}`n_individual`
 # ELRs:
 #
+# :::{container} full-width
 # ```{glue:figure} fig_network_constraints
 # :name: fig-network-constraints
+# :alt: One column per ELR: the train loss against the epoch under the total (solid) and the individual (dashed) constraint, and below the per-layer ELRs under both.
+# :width: 100%
 #
 # Top: train loss against the epoch under the total (solid) and the individual (dashed) constraint, one
 # column per ELR (title colour: the total-constraint run's regime). Bottom: the per-layer ELRs
 # $\mathrm{lr}/\|w_i\|^2$ (solid: total constraint; dashed, flat: individual constraint).
 # ```
+# :::
 
-# %%
+# %% tags=["remove-input"]
 findings.tables["constraints"]
 
 # %% [markdown]
@@ -162,13 +178,10 @@ findings.tables["constraints"]
 # regime labels). The rules and the paper's wording they come from are in
 # `sphere_regimes.chapters.three_regimes.CLAIMS`; `sphere-regimes claims PRESET` prints the whole ledger.
 
-# %%
+# %% tags=["remove-input"]
 findings.tables["claims"]
 
-# %% [markdown]
-# ## Key numbers
-
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())
 
@@ -183,5 +196,5 @@ print(findings.report())
 # processes at the pilot's seconds per epoch (an upper bound: the chapter evaluates every epoch only for the
 # first {glue:text}`dense_metric_epochs` epochs). {glue:md}`pilot_md`
 
-# %%
+# %% tags=["remove-input"]
 findings.tables["pilot"]

@@ -35,7 +35,7 @@
 # {glue:text}`core_hours:.2f` core-hours of training; this page reads them, and the three-regimes
 # chapter's runs of the same preset, from the result store in {glue:text}`runtime_s:.0f` s.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 epochs = 150  # epochs per run
 dense_metric_epochs = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
@@ -47,7 +47,7 @@ af_pairs = [[0.1, 1e-3], [1.0, 1e-2]]  # [lr, weight decay] pairs also trained w
 seeds = [0]  # init seeds (the frozen last layer is shared by all runs)
 tolerance = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.conventional.analyse(chapters.conventional.Params.from_namespace(globals()))
@@ -65,8 +65,11 @@ book.glue_all(findings, plotting.conventional.figures)
 # $\ln(\|w_0\|^2/\|w_\mathrm{eq}\|^2)/(2\,\mathrm{lr}\,\mathrm{wd})$ steps to get there
 # ({glue:text}`steps_per_epoch` steps per epoch here).
 #
+# :::{container} full-width
 # ```{glue:figure} fig_sgd_equilibrium
 # :name: fig-sgd-equilibrium
+# :alt: Four panels against the epoch for SGD with weight decay, one colour per lr times wd and one line style per lr: mean angular update with its equilibrium value dotted, effective learning rate, norm of the scale-invariant weights and mean effective gradient norm.
+# :width: 100%
 #
 # SGD with weight decay on the fully scale-invariant net, one line per (lr, wd): colour by
 # $\mathrm{lr}\cdot\mathrm{wd}$, line style by lr. Top left: the mean angular update per step of each
@@ -75,6 +78,7 @@ book.glue_all(findings, plotting.conventional.figures)
 # weights and the mean effective gradient norm (gradient norm times weight norm, on the full-metric
 # schedule).
 # ```
+# :::
 #
 # **Time to equilibrium.** A run is counted as having reached the equilibrium at the first epoch whose
 # mean angular update per step is within {glue:text}`tolerance_pct:.0f`% of
@@ -89,7 +93,7 @@ book.glue_all(findings, plotting.conventional.figures)
 # run is in by the three-regimes chapter's rule, and the regime that chapter's fixed-ELR map gives its
 # equilibrium ELR (–: never, or no equilibrium).
 
-# %%
+# %% tags=["remove-input"]
 findings.tables["summary"]
 
 # %% [markdown]
@@ -114,12 +118,16 @@ findings.tables["summary"]
 # larger learning rate first inflates the norm more, and the equal-$\mathrm{lr}\cdot\mathrm{wd}$ runs can only
 # agree once that excess has decayed (figure above, bottom left).
 #
+# :::{container} full-width
 # ```{glue:figure} fig_sgd_training
 # :name: fig-sgd-training
+# :alt: Two panels against the epoch for the SGD runs: train loss on a log scale and test error.
+# :width: 100%
 #
 # Train loss (train mode, log) and test error of the same runs against the epoch, in the styles of
 # {numref}`fig-sgd-equilibrium`.
 # ```
+# :::
 #
 # (sec-sgd-map)=
 # ## Where the equilibrium ELR falls on the regime map
@@ -131,14 +139,18 @@ findings.tables["summary"]
 # stable convergence with periodic destabilisation at low $\mathrm{lr}\cdot\mathrm{wd}$ (regime 1), a
 # chaotic equilibrium in the middle (regime 2), divergence at high $\mathrm{lr}\cdot\mathrm{wd}$ (regime 3).
 #
+# :::{container} full-width
 # ```{glue:figure} fig_sgd_regime_map
 # :name: fig-sgd-regime-map
+# :alt: Two panels against the ELR on the sphere's regime-shaded map: stationary train loss and final test error of the fixed-ELR sphere runs (grey line and dots), with every SGD run placed at its equilibrium ELR, coloured by its own regime and labelled lr/wd.
+# :width: 100%
 #
 # The fixed-ELR regime map (background: the sphere runs' regimes; grey: their stationary train loss and
 # final test error, mean over seeds and each seed) with every SGD run at its equilibrium ELR (median over
 # the late window; bar: its minimum to maximum there), in the colour of the SGD run's own regime,
 # labelled lr/wd.
 # ```
+# :::
 #
 # The run's own regime is the map's regime at its equilibrium ELR for {glue:text}`n_matches` of the
 # {glue:text}`n_runs` runs with an equilibrium: {glue:md}`map_md` {glue:md}`diverged_md`
@@ -156,13 +168,17 @@ findings.tables["summary"]
 #
 # ## The `Af` variant: affine BatchNorm and a trainable last layer
 #
+# :::{container} full-width
 # ```{glue:figure} fig_af_comparison
 # :name: fig-af-comparison
+# :alt: Three panels against the epoch: angular update, ELR of the convolution weights and test error of the fully scale-invariant network (solid) and of the network with affine BatchNorm and a trainable last layer (dashed).
+# :width: 100%
 #
 # The fully scale-invariant net (solid) and the `convnet_af` variant (dashed) at the same (lr, wd): the
 # angular update per step of the convolution weights (dotted: its equilibrium value), their effective
 # learning rate and the test error.
 # ```
+# :::
 #
 # With affine BatchNorm and a trainable last layer the network is no longer fully scale-invariant, but
 # its convolution weights still are, and weight decay still drives their norm to the same kind of
@@ -188,12 +204,9 @@ findings.tables["summary"]
 # - Equal $\mathrm{lr}\cdot\mathrm{wd}$ behave alike: {glue:md}`verdict_equal_lr_wd_alike_md`.
 # - A run sits in the regime of its equilibrium ELR: {glue:md}`verdict_regime_of_equilibrium_elr_md`.
 
-# %%
+# %% tags=["remove-input"]
 findings.tables["claims"]
 
-# %% [markdown]
-# ## Key numbers
-
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())

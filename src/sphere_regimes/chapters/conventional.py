@@ -20,7 +20,7 @@ from ..claims import Claim, ClaimSpec, claims_table, count_margin, count_verdict
 from ..config import RunConfig
 from ..data import load_raw
 from ..store import RunResult, RunStore
-from ..table import Table
+from ..table import Table, scientific
 from . import three_regimes
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
@@ -377,11 +377,12 @@ def af_text(summary: pd.DataFrame, num_classes: int) -> str:
 
 
 SUMMARY_COLUMNS = {
-    "model": ("model", ""), "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", ".3g"),
+    "model": ("model", ""), "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", scientific),
     "theory_angle": ("theory (rad)", ".4f"), "late_angle": ("measured (rad)", ".4f"),
-    "angle_ratio": ("measured / theory", ".2f"), "first_epoch": ("first within", ".0f"),
-    "settled_epoch": ("within from", ".0f"), "relaxation_epochs": ("1/(2 lr·wd) (epochs)", ".3g"),
-    "equilibrium_elr": ("equilibrium ELR", ".3g"), "elr_min": ("ELR min", ".3g"), "elr_max": ("ELR max", ".3g"),
+    "angle_ratio": ("measured / theory", ".2f"), "first_epoch": ("first within (epoch)", ".0f"),
+    "settled_epoch": ("within from (epoch)", ".0f"), "relaxation_epochs": ("1/(2 lr·wd) (epochs)", ".3g"),
+    "equilibrium_elr": ("equilibrium ELR", scientific), "elr_min": ("ELR min", scientific),
+    "elr_max": ("ELR max", scientific),
     "elr_range": ("ELR max / min", ".2f"), "regime": ("regime", ""), "map_regime": ("regime of its ELR", ".0f"),
     "late_train_loss": ("stationary train loss", ".3g"), "test_error": ("final test error", ".3f"),
     "best_test_error": ("best test error", ".3f"),

@@ -18,7 +18,7 @@ from ..engine import load
 from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
 from ..store import RunResult, RunStore
-from ..table import Table
+from ..table import Table, per_seed, scientific
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
 
@@ -372,30 +372,41 @@ def _outcome(result: RunResult, findings: ThreeRegimesFindings) -> str:
     return (f"regime {regime} (loss {result.final['train_loss']:.3g}, test error {result.final['test_error']:.3f})")
 
 
+HEADINGS = {"elr": "ELR", "regimes": "regime per seed", "constraint": "norm constraint",
+            "late_angle_deg": "late angle per epoch (°)", "train_loss": "final train loss",
+            "late_train_loss": "train loss, 2nd-half mean", "best_test_error": "best test error",
+            "late_test_error": "late test error", "test_error": "final test error",
+            "effective_grad_norm": "effective gradient norm", "grad_over_initial": "eff. gradient / initial",
+            "cos_to_init": "cosine to init", "decay_exponent": "loss decay exponent", "sharpness": "sharpness",
+            "train_size": "training images", "seconds_per_epoch": "s per epoch",
+            "projected_hours": "projected grid (h, 2 cores)"}
+"""The headings (with units) that the chapter's tables show for the columns of its frames."""
+
+
 def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, found: Runs,
             store: RunStore) -> dict[str, Table]:
     per_elr = summary.groupby("elr").agg(
-        regimes=("regime", lambda r: "".join(str(v) for v in r)), late_angle_deg=("late_angle_deg", "mean"),
+        regimes=("regime", per_seed), late_angle_deg=("late_angle_deg", "mean"),
         train_loss=("train_loss", "mean"), late_train_loss=("late_train_loss", "mean"),
         best_test_error=("best_test_error", "mean"), late_test_error=("late_test_error", "mean"),
         effective_grad_norm=("effective_grad_norm", "mean"), grad_over_initial=("grad_over_initial", "mean"),
         cos_to_init=("cos_to_init", "mean"), decay_exponent=("decay_exponent", "mean"))
-    tables = {"regimes": Table(per_elr, {"late_angle_deg": ".2g", "train_loss": ".3g", "late_train_loss": ".3g",
-                                         "best_test_error": ".3f", "late_test_error": ".3f",
+    tables = {"regimes": Table(per_elr, {"elr": scientific, "late_angle_deg": ".2g", "train_loss": ".3g",
+                                         "late_train_loss": ".3g", "best_test_error": ".3f", "late_test_error": ".3f",
                                          "effective_grad_norm": ".3g", "grad_over_initial": ".3g",
-                                         "cos_to_init": ".2f", "decay_exponent": ".2f"})}
+                                         "cos_to_init": ".2f", "decay_exponent": ".2f"}, headings=HEADINGS)}
     if equal_loss:
         frame = pd.concat(equal_loss, axis=1)
-        frame.columns = [f"{name} at loss {level:g}" for name, level in frame.columns]
-        tables["equal_loss"] = Table(frame, {c: ".3g" for c in frame.columns})
+        frame.columns = [f"{HEADINGS.get(name, name)} at loss {level:g}" for name, level in frame.columns]
+        tables["equal_loss"] = Table(frame, {"elr": scientific, **{c: ".3g" for c in frame.columns}}, headings=HEADINGS)
     rows = [{"elr": elr, "constraint": name, "regime": regimes.run_regime(run, findings.params.num_classes),
              "train_loss": run.final["train_loss"], "test_error": run.final["test_error"],
              "late_angle_deg": regimes.late_angle_deg(run.metrics)}
             for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
     tables["constraints"] = Table(pd.DataFrame(rows, columns=["elr", "constraint", "regime", "train_loss", "test_error",
                                                               "late_angle_deg"]),
-                                  {"elr": "g", "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
-                                  show_index=False)
+                                  {"elr": scientific, "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
+                                  show_index=False, headings=HEADINGS)
     tables["pilot"], findings.values["pilot_md"] = _pilot(found, store, findings.params,
                                                          findings.values["core_hours"])
     return tables
@@ -418,7 +429,8 @@ def _pilot(found: Runs, store: RunStore, params: Params, hours: float) -> tuple[
         f"({hours:.1f} core-hours). Over the 8-hour budget for this chapter alone: "
         + (", ".join(f"width {int(r.width)} on {int(r.train_size) or 'all'} images"
                      for r in frame.itertuples() if r.projected_hours > 8) or "none") + ".")
-    return Table(frame, {"seconds_per_epoch": ".2f", "projected_hours": ".2f"}, show_index=False), sentence
+    return Table(frame, {"train_size": lambda n: f"{n}" if n else "all", "seconds_per_epoch": ".2f",
+                         "projected_hours": ".2f"}, show_index=False, headings=HEADINGS), sentence
 
 
 def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, findings) -> list[str]:
