@@ -146,7 +146,7 @@ book.glue_all(findings, plotting.toy.figures)
 # range of the thresholds ({glue:md}`examples_md`), late-time means over the last
 # {glue:text}`late_percent:.0f`% of the steps:
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["examples"]
 
 # %% [markdown]
@@ -169,7 +169,7 @@ findings.tables["examples"]
 # (toy-elrs)=
 # ## (b) The individual ELRs adapt
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_toy_elrs
 # :name: fig-toy-elrs
 # :alt: One panel per total ELR: each group's individual ELR against the iteration, with its stability threshold one over alpha as a dashed line of the same colour.
@@ -199,7 +199,7 @@ findings.tables["examples"]
 # ({glue:text}`zoom_per_decade` ELRs per decade, neighbours a factor {glue:text}`resolution:.4f` apart) then
 # measures it from each of the {glue:text}`n_inits` initial points.
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_toy_sweep
 # :name: fig-toy-sweep
 # :alt: Two stacked panels against the total ELR, with the three theory ranges shaded: the late-time loss relative to the random-direction level with the 2-cycle prediction, and each group's late-time eta_i alpha_i with the stability threshold 1.
@@ -221,7 +221,7 @@ findings.tables["examples"]
 # asks each measured threshold to lie within one step of the zoomed sweep of it.
 # {glue:md}`threshold_md`
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["thresholds"]
 
 # %% [markdown]
@@ -270,7 +270,7 @@ findings.tables["thresholds"]
 # preset cannot test it). Where the paper is qualitative, the rule is our reading (see
 # `sphere_regimes.chapters.toy.CLAIMS`). The margin says how far the measurement is from flipping the verdict.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
 # %% tags=["remove-cell"]

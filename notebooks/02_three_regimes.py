@@ -26,8 +26,7 @@
 # **Setting and runtime.** ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch
 # {glue:text}`batch_size`, {glue:text}`epochs` epochs, {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` init
 # seeds (the frozen last layer is shared), preset {glue:md}`preset_md`. The runs took
-# {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store in
-# {glue:text}`runtime_s:.0f` s.
+# {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
@@ -63,7 +62,7 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # definitions: train loss in train mode (BatchNorm batch statistics) on un-augmented data, test error in eval
 # mode, and the mean over minibatches of the gradient norm of the scale-invariant weights times their norm.
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_regime_curves
 # :name: fig-regime-curves
 # :alt: The layout of the paper's Figure 1: train loss, test error and mean effective gradient norm against the epoch, one line per ELR from light (small ELR) to dark (large ELR) with the seeds' min-max band, and every run's path in the train loss against effective gradient norm plane from the common initial point.
@@ -88,7 +87,7 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # would converge later is labelled 2 here. Per ELR, means over seeds (*regime per seed* lists each seed's label;
 # *late test error* is the mean over the last {glue:text}`late_epochs` epochs):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["regimes"]
 
 # %% [markdown]
@@ -101,7 +100,7 @@ findings.tables["regimes"]
 #
 # ## The regimes' signatures
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_regime_properties
 # :name: fig-regime-properties
 # :alt: Six panels against the ELR, one dot per run in its regime's colour on regime-shaded backgrounds: final train loss, test error, effective gradient norm, angle turned in the last epoch, cosine to the initial point, and ELR times sharpness.
@@ -122,7 +121,7 @@ findings.tables["regimes"]
 # {glue:md}`loss_levels_md` (interpolated between the evaluated epochs that bracket the crossing; sharpness
 # is measured every {glue:text}`sharpness_every` epochs), mean over seeds:
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables.get("equal_loss")
 
 # %% [markdown]
@@ -133,7 +132,7 @@ findings.tables.get("equal_loss")
 # counterpart of the toy's $\eta_i\alpha_i$ is $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$, the layer's ELR times its
 # sharpness on the unit sphere (Hutchinson estimate on {glue:text}`sharpness_images` training images).
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_layer_self_tuning
 # :name: fig-layer-self-tuning
 # :alt: One column per regime: the per-layer ELRs against the epoch with the total ELR dashed, and below each layer's lr times the trace of its Hessian block.
@@ -152,7 +151,7 @@ findings.tables.get("equal_loss")
 # The two runs differ only in whether the layers may trade norm. The first seed, at {glue:text}`n_individual`
 # ELRs:
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_network_constraints
 # :name: fig-network-constraints
 # :alt: One column per ELR: the train loss against the epoch under the total (solid) and the individual (dashed) constraint, and below the per-layer ELRs under both.
@@ -164,7 +163,7 @@ findings.tables.get("equal_loss")
 # ```
 # :::
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["constraints"]
 
 # %% [markdown]
@@ -178,7 +177,7 @@ findings.tables["constraints"]
 # regime labels). The rules and the paper's wording they come from are in
 # `sphere_regimes.chapters.three_regimes.CLAIMS`; `sphere-regimes claims PRESET` prints the whole ledger.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
 # %% tags=["remove-cell"]
@@ -196,5 +195,5 @@ print(findings.report())
 # processes at the pilot's seconds per epoch (an upper bound: the chapter evaluates every epoch only for the
 # first {glue:text}`dense_metric_epochs` epochs). {glue:md}`pilot_md`
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["pilot"]

@@ -33,7 +33,7 @@
 # `convnet_af` variant (affine BatchNorm, trainable last layer) at {glue:text}`n_af` of the pairs;
 # {glue:text}`n_seeds` init seed(s), preset {glue:md}`preset_md`. The runs took
 # {glue:text}`core_hours:.2f` core-hours of training; this page reads them, and the three-regimes
-# chapter's runs of the same preset, from the result store in {glue:text}`runtime_s:.0f` s.
+# chapter's runs of the same preset, from the result store.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
@@ -65,7 +65,7 @@ book.glue_all(findings, plotting.conventional.figures)
 # $\ln(\|w_0\|^2/\|w_\mathrm{eq}\|^2)/(2\,\mathrm{lr}\,\mathrm{wd})$ steps to get there
 # ({glue:text}`steps_per_epoch` steps per epoch here).
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_sgd_equilibrium
 # :name: fig-sgd-equilibrium
 # :alt: Four panels against the epoch for SGD with weight decay, one colour per lr times wd and one line style per lr: mean angular update with its equilibrium value dotted, effective learning rate, norm of the scale-invariant weights and mean effective gradient norm.
@@ -93,7 +93,7 @@ book.glue_all(findings, plotting.conventional.figures)
 # run is in by the three-regimes chapter's rule, and the regime that chapter's fixed-ELR map gives its
 # equilibrium ELR (–: never, or no equilibrium).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["summary"]
 
 # %% [markdown]
@@ -118,7 +118,7 @@ findings.tables["summary"]
 # larger learning rate first inflates the norm more, and the equal-$\mathrm{lr}\cdot\mathrm{wd}$ runs can only
 # agree once that excess has decayed (figure above, bottom left).
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_sgd_training
 # :name: fig-sgd-training
 # :alt: Two panels against the epoch for the SGD runs: train loss on a log scale and test error.
@@ -139,7 +139,7 @@ findings.tables["summary"]
 # stable convergence with periodic destabilisation at low $\mathrm{lr}\cdot\mathrm{wd}$ (regime 1), a
 # chaotic equilibrium in the middle (regime 2), divergence at high $\mathrm{lr}\cdot\mathrm{wd}$ (regime 3).
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_sgd_regime_map
 # :name: fig-sgd-regime-map
 # :alt: Two panels against the ELR on the sphere's regime-shaded map: stationary train loss and final test error of the fixed-ELR sphere runs (grey line and dots), with every SGD run placed at its equilibrium ELR, coloured by its own regime and labelled lr/wd.
@@ -168,7 +168,7 @@ findings.tables["summary"]
 #
 # ## The `Af` variant: affine BatchNorm and a trainable last layer
 #
-# :::{container} full-width
+# :::{div} full-width
 # ```{glue:figure} fig_af_comparison
 # :name: fig-af-comparison
 # :alt: Three panels against the epoch: angular update, ELR of the convolution weights and test error of the fully scale-invariant network (solid) and of the network with affine BatchNorm and a trainable last layer (dashed).
@@ -204,7 +204,7 @@ findings.tables["summary"]
 # - Equal $\mathrm{lr}\cdot\mathrm{wd}$ behave alike: {glue:md}`verdict_equal_lr_wd_alike_md`.
 # - A run sits in the regime of its equilibrium ELR: {glue:md}`verdict_regime_of_equilibrium_elr_md`.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
 # %% tags=["remove-cell"]

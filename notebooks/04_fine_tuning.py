@@ -24,11 +24,11 @@
 # **Setting and runtime.** Pre-training: the three-regimes chapter's setting under the same preset
 # (ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch {glue:text}`batch_size`, total
 # constraint, the same init and frozen last layer) for $T_1$ = {glue:text}`pretrain_epochs` epochs at
-# {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds; {glue:md}`pretraining_md` Fine-tuning: from each
+# {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds; {glue:md}`pretraining_md:myst` Fine-tuning: from each
 # pre-training end point (its stored final weights), $T_2$ = {glue:text}`finetune_epochs` epochs on the sphere
 # at ELR {glue:text}`finetune_elr:g` (same seed, full metrics every epoch); test errors are means over the
 # last {glue:text}`average_epochs` epochs. Preset {glue:md}`preset_md`. {glue:md}`core_hours_md` This page
-# reads all of them from the result store in {glue:text}`runtime_s:.0f` s.
+# reads all of them from the result store.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
@@ -66,7 +66,7 @@ book.glue_all(findings, plotting.fine_tuning.figures)
 # three-regimes chapter's fixed-ELR map.
 # ```
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["fine_tuning"]
 
 # %% [markdown]
@@ -96,7 +96,7 @@ findings.tables["fine_tuning"]
 # The ledger's rows for this chapter (a verdict marked * depends on the regime rule, which was chosen after
 # the first runs of the `cpu` preset had been seen):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
 # %% tags=["remove-cell"]

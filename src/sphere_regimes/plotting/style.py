@@ -45,7 +45,7 @@ COLUMN_WIDTH: float = 7.0
 """Width (inches) of a figure that fills the book's column (about 690 px in a 1280-px window)."""
 FULL_WIDTH: float = 9.6
 """Width (inches) of a figure shown full-width (the column and the margin, about 940 px): the notebook
-wraps its ``glue:figure`` in a ``full-width`` container."""
+wraps its ``glue:figure`` in a ``{div} full-width`` (sphinx-design; a docutils container stays column-wide)."""
 FIGSIZE: tuple[float, float] = (COLUMN_WIDTH, 3.6)
 """Default size of a one-row figure, inches."""
 SMALLEST_FONT_PT: float = 8.0
