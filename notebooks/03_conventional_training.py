@@ -100,11 +100,12 @@ findings.tables["summary"]
 # **Measured against theory.** Over the late window the angular update is within
 # {glue:text}`tolerance_pct:.0f`% of $\sqrt{2\,\mathrm{lr}\,\mathrm{wd}/(1+\mu)}$ for {glue:text}`n_at_theory`
 # of the {glue:text}`n_si` scale-invariant runs, and {glue:text}`n_reached` of them come within it at some
-# epoch; measured / theory: {glue:md}`angle_ratio_md`. Verdict ("approaches" read as within
+# epoch; measured / theory: {glue:md}`angle_ratio_md` (mean and range over the runs; each run's in the table).
+# Verdict ("approaches" read as within
 # {glue:text}`tolerance_pct:.0f`% at the end of the budget): {glue:md}`verdict_angular_update_md`.
 #
 # Over the same late window the effective learning rate moves between its minimum and maximum by a factor
-# {glue:md}`elr_range_md`; it stays within a factor {glue:text}`level_factor:g` (the smallest step of the
+# {glue:md}`elr_range_md` (mean and range over the runs; each run's *ELR max / min* in the table); it stays within a factor {glue:text}`level_factor:g` (the smallest step of the
 # paper's ELR grid, our reading of "levels off") for {glue:text}`n_level` of the {glue:text}`n_si` runs.
 # Verdict: {glue:md}`verdict_elr_levels_off_md`.
 #
@@ -112,8 +113,14 @@ findings.tables["summary"]
 # ## Equal $\mathrm{lr}\cdot\mathrm{wd}$, equal dynamics?
 #
 # {glue:text}`n_equal_groups` values of $\mathrm{lr}\cdot\mathrm{wd}$ are shared by several learning rates.
-# Their {glue:md}`equal_elr_md`. The {glue:md}`equal_angle_md`. The {glue:md}`equal_loss_md`. Verdict, on
-# the equilibrium ELRs: {glue:md}`verdict_equal_lr_wd_alike_md`. Runs of equal
+# For each, the equilibrium ELR, the angular update and the stationary train loss of its runs (in the order of
+# the learning rates) and the ratio of the largest to the smallest:
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["equal_lr_wd"]
+
+# %% [markdown]
+# Verdict, on the equilibrium ELRs: {glue:md}`verdict_equal_lr_wd_alike_md`. Runs of equal
 # $\mathrm{lr}\cdot\mathrm{wd}$ start from the same point but not at the same effective learning rate: the
 # larger learning rate first inflates the norm more, and the equal-$\mathrm{lr}\cdot\mathrm{wd}$ runs can only
 # agree once that excess has decayed (figure above, bottom left).
