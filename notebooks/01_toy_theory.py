@@ -29,7 +29,7 @@
 # convergence threshold is measured from $n$ = {glue:text}`n_inits` initial points; the other results use
 # the first of them.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 alphas = [1.0, 2.0, 5.0, 10.0]  # sharpness alpha_i of each group: f_i is alpha_i sin^2 of the angle to e_i
 dim = 10  # dimension d of each group
@@ -47,7 +47,7 @@ noise_std = 0.0  # std per coordinate of isotropic gradient noise on the unit sp
 comparison_noise_stds = [0.3, 3.0]  # noise stds (same unit) of the extra sweeps drawn in grey in panel (c)
 seed = 0  # seed of the gradient noise
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.toy.analyse(chapters.toy.Params.from_namespace(globals()))
@@ -146,7 +146,7 @@ book.glue_all(findings, plotting.toy.figures)
 # range of the thresholds ({glue:md}`examples_md`), late-time means over the last
 # {glue:text}`late_percent:.0f`% of the steps:
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["examples"]
 
 # %% [markdown]
@@ -154,6 +154,8 @@ findings.tables["examples"]
 #
 # ```{glue:figure} fig_toy_trajectories
 # :name: fig-toy-trajectories
+# :alt: Two panels against the iteration, log scales: the toy's loss relative to its random-direction level and the angle moved per step, one line per total ELR in the colour of the regime its theory range predicts.
+# :width: 100%
 #
 # Left: the loss $F(\theta_t)$ divided by the random-direction level for {glue:md}`examples_md` (colour:
 # the range of the thresholds the ELR falls in; converged values are clipped at $10^{-12}$). Right: the
@@ -167,12 +169,16 @@ findings.tables["examples"]
 # (toy-elrs)=
 # ## (b) The individual ELRs adapt
 #
+# :::{div} full-width
 # ```{glue:figure} fig_toy_elrs
 # :name: fig-toy-elrs
+# :alt: One panel per total ELR: each group's individual ELR against the iteration, with its stability threshold one over alpha as a dashed line of the same colour.
+# :width: 100%
 #
 # Individual ELRs $\eta_i(t) = \eta/\|\theta_i(t)\|^2$ (solid) against their stability thresholds
 # $1/\alpha_i$ (dashed, same colour), one panel per total ELR of panel (a).
 # ```
+# :::
 #
 # At the smallest ELR, group {glue:text}`tuned_group` starts with the largest $\eta_i\alpha_i$,
 # {glue:text}`tuned_k_initial:.2f` (its threshold is 1); it ends at {glue:text}`tuned_k_final:.2f`, and at the
@@ -193,8 +199,11 @@ findings.tables["examples"]
 # ({glue:text}`zoom_per_decade` ELRs per decade, neighbours a factor {glue:text}`resolution:.4f` apart) then
 # measures it from each of the {glue:text}`n_inits` initial points.
 #
+# :::{div} full-width
 # ```{glue:figure} fig_toy_sweep
 # :name: fig-toy-sweep
+# :alt: Two stacked panels against the total ELR, with the three theory ranges shaded: the late-time loss relative to the random-direction level with the 2-cycle prediction, and each group's late-time eta_i alpha_i with the stability threshold 1.
+# :width: 100%
 #
 # Top: late-time loss relative to the random-direction level against the total ELR (dots), the 2-cycle
 # prediction $(\sum_i\alpha_i - 1/\eta)/2$ (red), and sweeps with isotropic gradient noise (grey). Bottom:
@@ -202,6 +211,7 @@ findings.tables["examples"]
 # $\eta\sum_i\alpha_i$. Shading: the ranges below $1/\sum_i\alpha_i$, between the two thresholds, and above
 # $1/\min_i\alpha_i$.
 # ```
+# :::
 #
 # **Convergence threshold.** The sweep converges up to $\eta$ = {glue:text}`coarse_low:.4f` and not at
 # {glue:text}`coarse_high:.4f`. From the first initial point the zoomed sweep puts the threshold at
@@ -211,7 +221,7 @@ findings.tables["examples"]
 # asks each measured threshold to lie within one step of the zoomed sweep of it.
 # {glue:md}`threshold_md`
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["thresholds"]
 
 # %% [markdown]
@@ -237,6 +247,8 @@ findings.tables["thresholds"]
 #
 # ```{glue:figure} fig_toy_constraints
 # :name: fig-toy-constraints
+# :alt: Two panels: the late-time loss against the total ELR under the total and the individual constraints with both thresholds, and each group's late-time sin squared phi against its eta_i alpha_i with the 2-cycle curve.
+# :width: 100%
 #
 # Left: late-time loss relative to the random-direction level under the total constraint (black) and under
 # individual constraints with the equal split (blue), with their convergence thresholds. Right: every
@@ -258,9 +270,9 @@ findings.tables["thresholds"]
 # preset cannot test it). Where the paper is qualitative, the rule is our reading (see
 # `sphere_regimes.chapters.toy.CLAIMS`). The margin says how far the measurement is from flipping the verdict.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())

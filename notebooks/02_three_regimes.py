@@ -26,10 +26,9 @@
 # **Setting and runtime.** ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch
 # {glue:text}`batch_size`, {glue:text}`epochs` epochs, {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` init
 # seeds (the frozen last layer is shared), preset {glue:md}`preset_md`. The runs took
-# {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store in
-# {glue:text}`runtime_s:.0f` s.
+# {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 dataset = "fashion_mnist"  # fashion_mnist, cifar10 or cifar100
 train_size = 10000  # first N training images (0: all of them)
@@ -49,7 +48,7 @@ pilot_widths = [4, 8, 16, 32]  # appendix: widths timed on this chapter's traini
 pilot_train_sizes = [0]  # appendix: training-set sizes timed at this chapter's width (0: all images)
 pilot_epochs = 2  # appendix: epochs of each pilot run (full metrics every epoch)
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.three_regimes.analyse(chapters.three_regimes.Params.from_namespace(globals()))
@@ -88,7 +87,7 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # unstable label says so at the end of its reason. The boundaries (brackets of ELR) that the one-at-a-time
 # variations find: {glue:md}`boundary_variants_md`.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["sensitivity"]
 
 # %% [markdown]
@@ -100,27 +99,31 @@ findings.tables["sensitivity"]
 # definitions: train loss in train mode (BatchNorm batch statistics) on un-augmented data, test error in eval
 # mode, and the mean over minibatches of the gradient norm of the scale-invariant weights times their norm.
 #
+# :::{div} full-width
 # ```{glue:figure} fig_regime_curves
 # :name: fig-regime-curves
+# :alt: The layout of the paper's Figure 1: train loss, test error and mean effective gradient norm against the epoch, one line per ELR from light (small ELR) to dark (large ELR) with the seeds' min-max band, and every run's path in the train loss against effective gradient norm plane from the common initial point.
+# :width: 100%
 #
 # Train loss (log), test error and mean effective gradient norm (log) against the epoch, mean over the
 # seeds with the min-max band, one colour per ELR (the legend gives each ELR's regime, by the rule below).
 # Bottom right: every run's path in the train loss - effective gradient plane from the common initial
 # point (star).
 # ```
+# :::
 #
 # (which-regime-each-run-is-in)=
 # ## Which regime each run is in
 #
-# The labels are those of the rule stated in {ref}`sec-regime-rule` (`late_angle_deg` is its angle
+# The labels are those of the rule stated in {ref}`sec-regime-rule` (*late angle per epoch* is its angle
 # statistic); **the rule was chosen after the first runs of this preset had been seen**, so every verdict
 # that depends on the labels is marked * in the claims table. The label also depends on the epoch budget:
 # near the 1/2 boundary convergence can take very many epochs, so a run that would converge later is
-# labelled 2 here. Per ELR, means over seeds (`regime`: the majority of the seeds; `regimes`: each seed's
-# label; `1/2` marks a label that changes within the rule's range; `late_test_error` is the mean over the
-# last {glue:text}`late_epochs` epochs):
+# labelled 2 here. Per ELR, means over seeds (*majority regime*: the majority of the seeds; *regime per seed*:
+# each seed's label; `1/2` marks a label that changes within the rule's range; *late test error* is the mean
+# over the last {glue:text}`late_epochs` epochs):
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["regimes"]
 
 # %% [markdown]
@@ -133,14 +136,18 @@ findings.tables["regimes"]
 #
 # ## The regimes' signatures
 #
+# :::{div} full-width
 # ```{glue:figure} fig_regime_properties
 # :name: fig-regime-properties
+# :alt: Six panels against the ELR, one dot per run in its regime's colour on regime-shaded backgrounds: final train loss, test error, effective gradient norm, angle turned in the last epoch, cosine to the initial point, and ELR times sharpness.
+# :width: 100%
 #
 # End-of-training metrics against the ELR, one dot per run in its regime's colour, the line the mean over
 # seeds; background: the regimes by the rule above. The angle is the one the weights turn on the sphere in
 # the last epoch; sharpness is the Hutchinson estimate of the trace of the Hessian at the point rescaled to
 # unit norm.
 # ```
+# :::
 #
 # (regime-1-at-equal-loss)=
 # ## Regime 1 at equal loss
@@ -150,7 +157,7 @@ findings.tables["regimes"]
 # {glue:md}`loss_levels_md` (interpolated between the evaluated epochs that bracket the crossing; sharpness
 # is measured every {glue:text}`sharpness_every` epochs), mean over seeds:
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables.get("equal_loss")
 
 # %% [markdown]
@@ -161,13 +168,17 @@ findings.tables.get("equal_loss")
 # counterpart of the toy's $\eta_i\alpha_i$ is $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$, the layer's ELR times its
 # sharpness on the unit sphere (Hutchinson estimate on {glue:text}`sharpness_images` training images).
 #
+# :::{div} full-width
 # ```{glue:figure} fig_layer_self_tuning
 # :name: fig-layer-self-tuning
+# :alt: One column per regime: the per-layer ELRs against the epoch with the total ELR dashed, and below each layer's lr times the trace of its Hessian block.
+# :width: 100%
 #
 # Top: per-layer ELRs of the first seed against the epoch (dashed: the total ELR) for one ELR per regime
 # (the median ELR of each regime in the grid). Bottom: each layer's $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$ on the
 # sharpness schedule.
 # ```
+# :::
 #
 # ## Total against individual norm constraint
 #
@@ -176,15 +187,19 @@ findings.tables.get("equal_loss")
 # The two runs differ only in whether the layers may trade norm. The first seed, at {glue:text}`n_individual`
 # ELRs:
 #
+# :::{div} full-width
 # ```{glue:figure} fig_network_constraints
 # :name: fig-network-constraints
+# :alt: One column per ELR: the train loss against the epoch under the total (solid) and the individual (dashed) constraint, and below the per-layer ELRs under both.
+# :width: 100%
 #
 # Top: train loss against the epoch under the total (solid) and the individual (dashed) constraint, one
 # column per ELR (title colour: the total-constraint run's regime). Bottom: the per-layer ELRs
 # $\mathrm{lr}/\|w_i\|^2$ (solid: total constraint; dashed, flat: individual constraint).
 # ```
+# :::
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["constraints"]
 
 # %% [markdown]
@@ -198,13 +213,10 @@ findings.tables["constraints"]
 # regime labels). The rules and the paper's wording they come from are in
 # `sphere_regimes.chapters.three_regimes.CLAIMS`; `sphere-regimes claims PRESET` prints the whole ledger.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
-# %% [markdown]
-# ## Key numbers
-
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())
 
@@ -219,7 +231,7 @@ print(findings.report())
 # processes at the pilot's seconds per epoch (an upper bound: the chapter evaluates every epoch only for the
 # first {glue:text}`dense_metric_epochs` epochs). {glue:md}`pilot_md`
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["pilot"]
 
 # %% [markdown]
@@ -242,11 +254,11 @@ findings.tables["pilot"]
 # a failed rule into a pass, so the ELRs planned above those in the table were not trained in bfloat16. The
 # book's runs stay float32.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["precision"]
 
 # %% [markdown]
 # The numbers behind each row: the float32 seeds' range, the allowed interval and the bfloat16 mean.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["precision_detail"]

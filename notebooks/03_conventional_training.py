@@ -34,9 +34,9 @@
 # `convnet_af` variant (affine BatchNorm, trainable last layer) at {glue:text}`n_af` of the pairs;
 # {glue:text}`n_seeds` init seed(s), preset {glue:md}`preset_md`. The runs took
 # {glue:text}`core_hours:.2f` core-hours of training; this page reads them, and the three-regimes
-# chapter's runs of the same preset, from the result store in {glue:text}`runtime_s:.0f` s.
+# chapter's runs of the same preset, from the result store.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 epochs = 150  # epochs per run
 dense_metric_epochs = 20  # full metrics (train-mode loss, test error, effective gradient) every epoch up to here
@@ -48,7 +48,7 @@ af_pairs = [[0.1, 1e-3], [1.0, 1e-2]]  # [lr, weight decay] pairs also trained w
 seeds = [0]  # init seeds (the frozen last layer is shared by all runs)
 tolerance = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.conventional.analyse(chapters.conventional.Params.from_namespace(globals()))
@@ -78,8 +78,11 @@ book.glue_all(findings, plotting.conventional.figures)
 # $\sqrt{2\,\mathrm{lr}\,\mathrm{wd}}$ to first order in $\mathrm{lr}\,\mathrm{wd}$: the law. The RMS here is
 # {glue:md}`rms_source_md`.
 #
+# :::{div} full-width
 # ```{glue:figure} fig_sgd_equilibrium
 # :name: fig-sgd-equilibrium
+# :alt: Four panels against the epoch for SGD with weight decay, one colour per lr times wd and one line style per lr: mean angular update with its equilibrium value dotted, effective learning rate, norm of the scale-invariant weights and mean effective gradient norm.
+# :width: 100%
 #
 # SGD with weight decay on the fully scale-invariant net, one line per (lr, wd): colour by
 # $\mathrm{lr}\cdot\mathrm{wd}$, line style by lr. Top left: the mean angular update per step of each
@@ -89,6 +92,7 @@ book.glue_all(findings, plotting.conventional.figures)
 # weights and the mean effective gradient norm (gradient norm times weight norm, on the full-metric
 # schedule).
 # ```
+# :::
 #
 # **Time to equilibrium.** A run is counted as having reached the equilibrium at the first epoch whose
 # RMS angular update per step is within {glue:text}`tolerance_pct:.0f`% of
@@ -106,23 +110,23 @@ book.glue_all(findings, plotting.conventional.figures)
 # run is in by the three-regimes chapter's rule, and the regime that chapter's fixed-ELR map gives its
 # equilibrium ELR (–: never, or no equilibrium).
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["summary"]
 
 # %% [markdown]
 # **Measured against theory.** Over the late window the RMS angular update is within
 # {glue:text}`tolerance_pct:.0f`% of $\sqrt{2\,\mathrm{lr}\,\mathrm{wd}/(1+\mu)}$ for {glue:text}`n_at_theory`
 # of the {glue:text}`n_si` scale-invariant runs, and {glue:text}`n_reached` of them come within it at some
-# epoch; RMS / theory: {glue:md}`angle_ratio_md`. The mean angle is {glue:text}`mean_ratio_min:.2f` to
-# {glue:text}`mean_ratio_max:.2f` of the theory ({glue:md}`mean_ratio_md`, in the same order): the steps'
-# angles vary, and their mean is not what the law fixes. The first edition of this chapter compared the
+# epoch; RMS / theory: {glue:md}`angle_ratio_md` (mean and range over the runs; each run's in the table).
+# The mean angle is {glue:text}`mean_ratio_min:.2f` to {glue:text}`mean_ratio_max:.2f` of the theory: the
+# steps' angles vary, and their mean is not what the law fixes. The first edition of this chapter compared the
 # mean, and put its shortfall down to runs that converge and slow down or whose norm still shrinks; read on the
 # RMS, which the law is about, the runs are at {glue:text}`rms_ratio_min:.2f` to
 # {glue:text}`rms_ratio_max:.2f` of the theory. Verdict ("approaches" read as within
 # {glue:text}`tolerance_pct:.0f`% at the end of the budget, on the RMS): {glue:md}`verdict_angular_update_md`.
 #
 # Over the same late window the effective learning rate moves between its minimum and maximum by a factor
-# {glue:md}`elr_range_md`; it stays within a factor {glue:text}`level_factor:g` (the smallest step of the
+# {glue:md}`elr_range_md` (mean and range over the runs; each run's *ELR max / min* in the table); it stays within a factor {glue:text}`level_factor:g` (the smallest step of the
 # paper's ELR grid, our reading of "levels off") for {glue:text}`n_level` of the {glue:text}`n_si` runs.
 # Verdict: {glue:md}`verdict_elr_levels_off_md`.
 #
@@ -130,18 +134,28 @@ findings.tables["summary"]
 # ## Equal $\mathrm{lr}\cdot\mathrm{wd}$, equal dynamics?
 #
 # {glue:text}`n_equal_groups` values of $\mathrm{lr}\cdot\mathrm{wd}$ are shared by several learning rates.
-# Their {glue:md}`equal_elr_md`. The {glue:md}`equal_angle_md`. The {glue:md}`equal_loss_md`. Verdict, on
-# the equilibrium ELRs: {glue:md}`verdict_equal_lr_wd_alike_md`. Runs of equal
+# For each, the equilibrium ELR, the angular update and the stationary train loss of its runs (in the order of
+# the learning rates) and the ratio of the largest to the smallest:
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["equal_lr_wd"]
+
+# %% [markdown]
+# Verdict, on the equilibrium ELRs: {glue:md}`verdict_equal_lr_wd_alike_md`. Runs of equal
 # $\mathrm{lr}\cdot\mathrm{wd}$ start from the same point but not at the same effective learning rate: the
 # larger learning rate first inflates the norm more, and the equal-$\mathrm{lr}\cdot\mathrm{wd}$ runs can only
 # agree once that excess has decayed (figure above, bottom left).
 #
+# :::{div} full-width
 # ```{glue:figure} fig_sgd_training
 # :name: fig-sgd-training
+# :alt: Two panels against the epoch for the SGD runs: train loss on a log scale and test error.
+# :width: 100%
 #
 # Train loss (train mode, log) and test error of the same runs against the epoch, in the styles of
 # {numref}`fig-sgd-equilibrium`.
 # ```
+# :::
 #
 # (sec-sgd-map)=
 # ## Where the equilibrium ELR falls on the regime map
@@ -153,14 +167,18 @@ findings.tables["summary"]
 # stable convergence with periodic destabilisation at low $\mathrm{lr}\cdot\mathrm{wd}$ (regime 1), a
 # chaotic equilibrium in the middle (regime 2), divergence at high $\mathrm{lr}\cdot\mathrm{wd}$ (regime 3).
 #
+# :::{div} full-width
 # ```{glue:figure} fig_sgd_regime_map
 # :name: fig-sgd-regime-map
+# :alt: Two panels against the ELR on the sphere's regime-shaded map: stationary train loss and final test error of the fixed-ELR sphere runs (grey line and dots), with every SGD run placed at its equilibrium ELR, coloured by its own regime and labelled lr/wd.
+# :width: 100%
 #
 # The fixed-ELR regime map (background: the sphere runs' regimes; grey: their stationary train loss and
 # final test error, mean over seeds and each seed) with every SGD run at its equilibrium ELR (median over
 # the late window; bar: its minimum to maximum there), in the colour of the SGD run's own regime,
 # labelled lr/wd.
 # ```
+# :::
 #
 # The run's own regime is the map's regime at its equilibrium ELR for {glue:text}`n_matches` of the
 # {glue:text}`n_runs` runs with an equilibrium: {glue:md}`map_md` {glue:md}`diverged_md`
@@ -178,13 +196,17 @@ findings.tables["summary"]
 #
 # ## The `Af` variant: affine BatchNorm and a trainable last layer
 #
+# :::{div} full-width
 # ```{glue:figure} fig_af_comparison
 # :name: fig-af-comparison
+# :alt: Three panels against the epoch: angular update, ELR of the convolution weights and test error of the fully scale-invariant network (solid) and of the network with affine BatchNorm and a trainable last layer (dashed).
+# :width: 100%
 #
 # The fully scale-invariant net (solid) and the `convnet_af` variant (dashed) at the same (lr, wd): the
 # angular update per step of the convolution weights (dotted: its equilibrium value), their effective
 # learning rate and the test error.
 # ```
+# :::
 #
 # With affine BatchNorm and a trainable last layer the network is no longer fully scale-invariant, but
 # its convolution weights still are, and weight decay still drives their norm to the same kind of
@@ -210,12 +232,9 @@ findings.tables["summary"]
 # - Equal $\mathrm{lr}\cdot\mathrm{wd}$ behave alike: {glue:md}`verdict_equal_lr_wd_alike_md`.
 # - A run sits in the regime of its equilibrium ELR: {glue:md}`verdict_regime_of_equilibrium_elr_md`.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
-# %% [markdown]
-# ## Key numbers
-
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())

@@ -24,13 +24,13 @@
 # **Setting and runtime.** Pre-training: the three-regimes chapter's setting under the same preset
 # (ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch {glue:text}`batch_size`, total
 # constraint, the same init and frozen last layer) for $T_1$ = {glue:text}`pretrain_epochs` epochs at
-# {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds; {glue:md}`pretraining_md` Fine-tuning: from each
+# {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds; {glue:md}`pretraining_md:myst` Fine-tuning: from each
 # pre-training end point (its stored final weights), $T_2$ = {glue:text}`finetune_epochs` epochs on the sphere
 # at ELR {glue:text}`finetune_elr:g` (same seed, full metrics every epoch); test errors are means over the
 # last {glue:text}`average_epochs` epochs. Preset {glue:md}`preset_md`. {glue:md}`core_hours_md` This page
-# reads all of them from the result store in {glue:text}`runtime_s:.0f` s.
+# reads all of them from the result store.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 pretrain_elrs = [1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2]  # pre-training ELRs; empty: the three-regimes chapter's grid
 pretrain_epochs = 100  # pre-training epochs T1; 0: the three-regimes chapter's epochs (its runs are reused)
@@ -39,7 +39,7 @@ finetune_elr = 5e-4  # fine-tuning ELR on the sphere (regime 1 of the three-regi
 finetune_epochs = 50  # fine-tuning epochs T2 (full metrics every epoch)
 average_epochs = 10  # test errors: mean over the evaluated epochs among the last this many epochs of a run
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.fine_tuning.analyse(chapters.fine_tuning.Params.from_namespace(globals()))
@@ -57,6 +57,8 @@ book.glue_all(findings, plotting.fine_tuning.figures)
 #
 # ```{glue:figure} fig_fine_tuning
 # :name: fig-fine-tuning
+# :alt: Test error after fine-tuning against the pre-training ELR on the regime-shaded map: each seed as a dot, the mean with its band, the pre-training runs' own error in grey, and horizontal reference levels.
+# :width: 100%
 #
 # Test error after fine-tuning (mean over the last epochs, see the text) against the pre-training ELR: a
 # dot per seed, the mean over seeds and its min-max band (black), and the pre-training runs' own test
@@ -64,7 +66,7 @@ book.glue_all(findings, plotting.fine_tuning.figures)
 # three-regimes chapter's fixed-ELR map.
 # ```
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["fine_tuning"]
 
 # %% [markdown]
@@ -75,6 +77,8 @@ findings.tables["fine_tuning"]
 #
 # ```{glue:figure} fig_fine_tuning_curves
 # :name: fig-fine-tuning-curves
+# :alt: Two panels against the fine-tuning epoch: train loss on a log scale and test error, one colour per pre-training ELR from light (small) to dark (large).
+# :width: 100%
 #
 # Train loss (log) and test error against the fine-tuning epoch, one colour per pre-training ELR (mean
 # over seeds, min-max band).
@@ -92,12 +96,9 @@ findings.tables["fine_tuning"]
 # The ledger's rows for this chapter (a verdict marked * depends on the regime rule, which was chosen after
 # the first runs of the `cpu` preset had been seen):
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
-# %% [markdown]
-# ## Key numbers
-
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())

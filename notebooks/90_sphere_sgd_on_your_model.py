@@ -23,7 +23,7 @@
 # **Runtime.** A few seconds on one CPU core (a few hundred steps of a tiny network on real Fashion-MNIST);
 # the regime map is read from the result store, where `make runs` computed it (preset {glue:md}`preset_md`).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
 elr = 0.001  # effective learning rate on the sphere, lr / ||w||^2
 steps = 300  # optimizer steps
@@ -106,7 +106,7 @@ for step in range(steps):
     optimizer.step()
     losses.append(loss.item())
 
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     drift = abs(float(joint_norm(list(si.values()))) / radius - 1)

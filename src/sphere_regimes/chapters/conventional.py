@@ -20,7 +20,7 @@ from ..claims import Claim, ClaimSpec, claims_table, count_margin, count_verdict
 from ..config import RunConfig
 from ..data import load_raw
 from ..store import RunResult, RunStore
-from ..table import Table
+from ..table import Table, scientific
 from . import three_regimes
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
@@ -162,7 +162,8 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
         "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
         **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, sphere.num_classes),
         **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
-    findings.tables = {"summary": summary_table(summary), "claims": claims_table(claims)}
+    findings.tables = {"summary": summary_table(summary), "equal_lr_wd": equal_table(equal),
+                       "claims": claims_table(claims)}
     findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"])
     return findings
 
@@ -301,42 +302,48 @@ def time_text(row, tolerance: float) -> str:
 
 
 def angle_values(si: pd.DataFrame, tolerance: float) -> dict[str, object]:
-    """The angular update and ELR level of each ConvNetSI run, in numbers and words."""
-    ordered = si.sort_values(["lr_wd", "lr"])
+    """The angular update and ELR level of the ConvNetSI runs, in numbers and words (each run's own in the
+    summary table)."""
     return {
         "n_si": len(si), "n_reached": int(si["first_epoch"].notna().sum()),
         "n_at_theory": int(((si["angle_ratio"] - 1).abs() <= tolerance).sum()),
         "n_level": int((si["elr_range"] <= LEVEL_FACTOR).sum()),
         "equilibrium_times_md": "; ".join(time_text(row, tolerance) for row in si.itertuples()) + ".",
-        "angle_ratio_md": ", ".join(f"{r.angle_ratio:.2f} (lr {r.lr:g}, wd {r.weight_decay:g})" for r in si.itertuples()),
-        "mean_ratio_md": ", ".join(f"{r.mean_ratio:.2f}" for r in si.itertuples()),
+        "angle_ratio_md": spread(si["angle_ratio"].dropna()) if si["angle_ratio"].notna().any() else "–",
         "rms_source_md": " and ".join(f"{source} for {n} run{'s' if n > 1 else ''}"
                                       for source, n in si["rms_source"].value_counts().items()),
         "mean_ratio_min": float(si["mean_ratio"].min()), "mean_ratio_max": float(si["mean_ratio"].max()),
         "rms_ratio_min": float(si["angle_ratio"].min()), "rms_ratio_max": float(si["angle_ratio"].max()),
-        "elr_range_md": ", ".join(f"×{r.elr_range:.2g} (lr·wd {r.lr_wd:.3g}, lr {r.lr:g})" for r in ordered.itertuples()),
+        "elr_range_md": spread(si["elr_range"].dropna()) if si["elr_range"].notna().any() else "–",
     }
 
 
-def agreement(spread_table: pd.DataFrame, what: str) -> str:
-    """One sentence per shared lr·wd of :func:`sphere_regimes.conventional.equal_lr_wd_spread`: the values of
-    its runs and their max / min."""
-    column = spread_table.columns[3]
-    return "; ".join(f"{what} at lr·wd {row.lr_wd:g} (lr {', '.join(f'{lr:g}' for lr in row.lrs)}): "
-                     f"{', '.join(f'{v:.3g}' for v in getattr(row, column))}, a ratio of {row.ratio:.2f}"
-                     for row in spread_table.itertuples())
+EQUAL_COLUMNS = {"equilibrium_elr": "equilibrium ELR", "late_rms": "RMS angular update (rad)",
+                 "late_train_loss": "stationary train loss"}
+"""The columns compared between runs of equal lr·wd, and their headings."""
 
 
-EQUAL_COLUMNS = {"equilibrium_elr": ("equal_elr_md", "equilibrium ELR"), "late_rms": ("equal_angle_md", "RMS angular update"),
-                 "late_train_loss": ("equal_loss_md", "stationary train loss")}
-"""The columns compared between runs of equal lr·wd: glue name of the sentence, and what it calls them."""
+def equal_table(equal: dict[str, pd.DataFrame]) -> Table:
+    """One row per lr·wd that several learning rates share: the learning rates, and for each of
+    :data:`EQUAL_COLUMNS` the values of their runs (in the order of the learning rates) and max / min
+    (``equal``: :func:`sphere_regimes.conventional.equal_lr_wd_spread` of each column)."""
+    base = equal["equilibrium_elr"]
+    frame = pd.DataFrame({"lr·wd": base["lr_wd"], "learning rates": base["lrs"].map(_numbers)})
+    for column, heading in EQUAL_COLUMNS.items():
+        frame[heading] = equal[column][column].map(_numbers).to_numpy()
+        frame[f"{heading}: max / min"] = equal[column]["ratio"].to_numpy()
+    ratios = {heading: ".2f" for heading in frame.columns if heading.endswith("max / min")}
+    return Table(frame, {"lr·wd": scientific, **ratios}, show_index=False)
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{v:.3g}" for v in values)
 
 
 def equal_values(equal: dict[str, pd.DataFrame]) -> dict[str, object]:
-    """The equal-lr·wd section: how many groups, and the agreement of ELR, angular update and loss
-    (``equal``: :func:`sphere_regimes.conventional.equal_lr_wd_spread` of each of :data:`EQUAL_COLUMNS`)."""
-    return {"n_equal_groups": len(equal["equilibrium_elr"]),
-            **{name: agreement(equal[column], what) or "–" for column, (name, what) in EQUAL_COLUMNS.items()}}
+    """The equal-lr·wd section: how many values of lr·wd several learning rates share (their runs are
+    compared in :func:`equal_table`)."""
+    return {"n_equal_groups": len(equal["equilibrium_elr"])}
 
 
 def map_values(summary: pd.DataFrame, sphere_summary: pd.DataFrame, boundary_12: float) -> dict[str, object]:
@@ -390,12 +397,13 @@ def af_text(summary: pd.DataFrame, num_classes: int) -> str:
 
 
 SUMMARY_COLUMNS = {
-    "model": ("model", ""), "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", ".3g"),
+    "model": ("model", ""), "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", scientific),
     "theory_angle": ("theory (rad)", ".4f"), "late_angle": ("mean (rad)", ".4f"), "late_rms": ("RMS (rad)", ".4f"),
     "rms_source": ("RMS", ""), "mean_ratio": ("mean / theory", ".2f"),
-    "angle_ratio": ("RMS / theory", ".2f"), "first_epoch": ("first within", ".0f"),
-    "settled_epoch": ("within from", ".0f"), "relaxation_epochs": ("1/(2 lr·wd) (epochs)", ".3g"),
-    "equilibrium_elr": ("equilibrium ELR", ".3g"), "elr_min": ("ELR min", ".3g"), "elr_max": ("ELR max", ".3g"),
+    "angle_ratio": ("RMS / theory", ".2f"), "first_epoch": ("first within (epoch)", ".0f"),
+    "settled_epoch": ("within from (epoch)", ".0f"), "relaxation_epochs": ("1/(2 lr·wd) (epochs)", ".3g"),
+    "equilibrium_elr": ("equilibrium ELR", scientific), "elr_min": ("ELR min", scientific),
+    "elr_max": ("ELR max", scientific),
     "elr_range": ("ELR max / min", ".2f"), "regime": ("regime", ""), "map_regime": ("regime of its ELR", ".0f"),
     "late_train_loss": ("stationary train loss", ".3g"), "test_error": ("final test error", ".3f"),
     "best_test_error": ("best test error", ".3f"),

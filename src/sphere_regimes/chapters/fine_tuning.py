@@ -15,6 +15,7 @@ from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, cou
 from ..config import RunConfig
 from ..engine import load
 from ..store import RunResult, RunStore
+from ..table import per_seed, scientific
 from . import three_regimes
 from .base import (Findings, MissingRunsError, Table, core_hours, data_description, load_results)
 from .base import Params as _Params
@@ -187,7 +188,7 @@ def per_pretraining_elr(runs: pd.DataFrame) -> pd.DataFrame:
     the seeds' min and max after, the mean ``gain`` and its spread (max - min over seeds), and the mean
     train loss after fine-tuning."""
     return runs.groupby("pretrain_elr").agg(
-        map_regime=("map_regime", "first"), pretrain_regimes=("pretrain_regime", lambda r: "".join(map(str, r))),
+        map_regime=("map_regime", "first"), pretrain_regimes=("pretrain_regime", per_seed),
         pretrained_error=("pretrained_error", "mean"), finetuned_error=("finetuned_error", "mean"),
         finetuned_min=("finetuned_error", "min"), finetuned_max=("finetuned_error", "max"),
         gain=("gain", "mean"), gain_spread=("gain", _range), finetuned_train_loss=("finetuned_train_loss", "mean"))
@@ -363,7 +364,7 @@ def _table(per_elr: pd.DataFrame) -> Table:
     frame[errors] = POINTS * frame[errors]
     frame = frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS).rename_axis("pre-training ELR")
     formats = {heading: ".2f" for column, heading in TABLE_COLUMNS.items() if column in errors}
-    return Table(frame, {**formats, "train loss after": ".3g"})
+    return Table(frame, {**formats, "pre-training ELR": scientific, "train loss after": ".3g"})
 
 
 def _setting_values(params: Params, results: list[RunResult], store: RunStore) -> dict[str, object]:

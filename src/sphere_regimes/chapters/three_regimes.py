@@ -19,7 +19,7 @@ from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
 from ..regime_map import boundary_search
 from ..store import RunResult, RunStore
-from ..table import Table
+from ..table import Table, scientific
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
 
@@ -377,12 +377,15 @@ def _precision_findings(findings: ThreeRegimesFindings, found: Runs) -> None:
                           "labels agree": agreement["labels_agree"].map({True: "yes", False: "no"}),
                           "summaries outside": agreement["elr"].map(outside).fillna("none"),
                           "passed": agreement["passed"].map({True: "yes", False: "no"})})
-    findings.tables["precision"] = Table(table, {"ELR": ".3g"}, show_index=False)
-    findings.tables["precision_detail"] = Table(detail.drop(columns="inside").assign(
-        inside=detail["inside"].map({True: "yes", False: "no"})),
-        {c: ".4g" for c in ("elr", "float32_min", "float32_max", "allowed_low", "allowed_high", "bfloat16_mean")},
-        show_index=False)
-    failed = [f"{e:.3g}" for e, ok in zip(agreement["elr"], agreement["passed"]) if not ok]
+    findings.tables["precision"] = Table(table, {"ELR": scientific}, show_index=False)
+    findings.tables["precision_detail"] = Table(
+        detail.assign(inside=detail["inside"].map({True: "yes", False: "no"})),
+        {"elr": scientific, **{c: ".4g" for c in ("float32_min", "float32_max", "allowed_low", "allowed_high",
+                                                  "bfloat16_mean")}},
+        show_index=False, headings={"elr": "ELR", "float32_min": "float32 min", "float32_max": "float32 max",
+                                    "allowed_low": "allowed from", "allowed_high": "allowed to",
+                                    "bfloat16_mean": "bfloat16 mean", "inside": "inside"})
+    failed = [scientific(e) for e, ok in zip(agreement["elr"], agreement["passed"]) if not ok]
     passed = not failed and not changed
     findings.values["precision_passed"] = "passes" if passed else "fails"
     findings.values["precision_md"] = (
@@ -484,6 +487,17 @@ def flag_unstable(claims: list[Claim], run_labels: pd.DataFrame, regime_of: dict
     return flagged
 
 
+HEADINGS = {"elr": "ELR", "regime": "majority regime", "regimes": "regime per seed", "constraint": "norm constraint",
+            "late_angle_deg": "late angle per epoch (°)", "train_loss": "final train loss",
+            "late_train_loss": "train loss, 2nd-half mean", "best_test_error": "best test error",
+            "late_test_error": "late test error", "test_error": "final test error",
+            "effective_grad_norm": "effective gradient norm", "grad_over_initial": "eff. gradient / initial",
+            "cos_to_init": "cosine to init", "decay_exponent": "loss decay exponent", "sharpness": "sharpness",
+            "train_size": "training images", "seconds_per_epoch": "s per epoch",
+            "projected_hours": "projected grid (h, 2 cores)"}
+"""The headings (with units) that the chapter's tables show for the columns of its frames."""
+
+
 def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, found: Runs,
             store: RunStore) -> dict[str, Table]:
     seed_labels = findings.run_labels.groupby("elr")["labels"].agg(" ".join)
@@ -495,22 +509,22 @@ def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, f
         cos_to_init=("cos_to_init", "mean"), decay_exponent=("decay_exponent", "mean"))
     per_elr.insert(0, "regimes", seed_labels.reindex(per_elr.index))
     per_elr.insert(0, "regime", findings.elr_labels.reindex(per_elr.index))
-    tables = {"regimes": Table(per_elr, {"late_angle_deg": ".2g", "train_loss": ".3g", "late_train_loss": ".3g",
-                                         "best_test_error": ".3f", "late_test_error": ".3f",
+    tables = {"regimes": Table(per_elr, {"elr": scientific, "late_angle_deg": ".2g", "train_loss": ".3g",
+                                         "late_train_loss": ".3g", "best_test_error": ".3f", "late_test_error": ".3f",
                                          "effective_grad_norm": ".3g", "grad_over_initial": ".3g",
-                                         "cos_to_init": ".2f", "decay_exponent": ".2f"})}
+                                         "cos_to_init": ".2f", "decay_exponent": ".2f"}, headings=HEADINGS)}
     if equal_loss:
         frame = pd.concat(equal_loss, axis=1)
-        frame.columns = [f"{name} at loss {level:g}" for name, level in frame.columns]
-        tables["equal_loss"] = Table(frame, {c: ".3g" for c in frame.columns})
+        frame.columns = [f"{HEADINGS.get(name, name)} at loss {level:g}" for name, level in frame.columns]
+        tables["equal_loss"] = Table(frame, {"elr": scientific, **{c: ".3g" for c in frame.columns}}, headings=HEADINGS)
     rows = [{"elr": elr, "constraint": name, "regime": regimes.run_regime(run, findings.params.num_classes),
              "train_loss": run.final["train_loss"], "test_error": run.final["test_error"],
              "late_angle_deg": regimes.late_angle_deg(run.metrics)}
             for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
     tables["constraints"] = Table(pd.DataFrame(rows, columns=["elr", "constraint", "regime", "train_loss", "test_error",
                                                               "late_angle_deg"]),
-                                  {"elr": "g", "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
-                                  show_index=False)
+                                  {"elr": scientific, "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
+                                  show_index=False, headings=HEADINGS)
     tables["pilot"], findings.values["pilot_md"] = _pilot(found, store, findings.params,
                                                          findings.values["core_hours"])
     return tables
@@ -533,7 +547,8 @@ def _pilot(found: Runs, store: RunStore, params: Params, hours: float) -> tuple[
         f"({hours:.1f} core-hours). Over the 8-hour budget for this chapter alone: "
         + (", ".join(f"width {int(r.width)} on {int(r.train_size) or 'all'} images"
                      for r in frame.itertuples() if r.projected_hours > 8) or "none") + ".")
-    return Table(frame, {"seconds_per_epoch": ".2f", "projected_hours": ".2f"}, show_index=False), sentence
+    return Table(frame, {"train_size": lambda n: f"{n}" if n else "all", "seconds_per_epoch": ".2f",
+                         "projected_hours": ".2f"}, show_index=False, headings=HEADINGS), sentence
 
 
 def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, findings) -> list[str]:

@@ -7,12 +7,21 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import conventional
-from .style import LOG_FLOOR, REGIME_COLORS, REGIME_NAMES, set_elr_axis, shade_regimes
+from .style import (
+    FULL_WIDTH,
+    LOG_FLOOR,
+    REGIME_COLORS,
+    REGIME_NAMES,
+    label_points,
+    legend_below,
+    ordered_colors,
+    set_elr_axis,
+    shade_regimes,
+)
 
 if TYPE_CHECKING:
     from ..chapters.conventional import ConventionalFindings
@@ -30,9 +39,10 @@ def _lr_wd_key(config) -> float:
 
 def sgd_styles(configs: Sequence) -> dict[str, dict]:
     """Line colour and style of each SGD run (by run id): one colour per intrinsic LR ``lr x wd``
-    (viridis, ordered), one line style per learning rate; and its legend label."""
+    (the book's ordered ELR palette: lr x wd sets the equilibrium ELR), one line style per learning rate;
+    and its legend label."""
     products = sorted({_lr_wd_key(c) for c in configs})
-    colors = dict(zip(products, sns.color_palette("viridis", len(products))))
+    colors = dict(zip(products, ordered_colors(len(products))))
     lrs = sorted({c.lr for c in configs})
     styles = dict(zip(lrs, list(LR_LINESTYLES) * len(lrs)))
     return {c.run_id: {"color": colors[_lr_wd_key(c)], "linestyle": styles[c.lr],
@@ -48,9 +58,10 @@ def _theory_line(ax: Axes, config, color) -> None:
 def plot_sgd_equilibrium(results: Sequence) -> Figure:
     """SGD with weight decay against the epoch, one line per (lr, wd): the mean angular update per step
     with its equilibrium value sqrt(2 lr wd / (1 + momentum)) (dotted), the effective learning rate
-    lr/||w||^2, the norm of the scale-invariant weights and the mean effective gradient norm."""
+    lr/||w||^2, the norm of the scale-invariant weights and the mean effective gradient norm.
+    Full-width; the legend below."""
     styles = sgd_styles([r.config for r in results])
-    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.5), sharex=True)
+    fig, axes = plt.subplots(2, 2, figsize=(FULL_WIDTH, 7.6), sharex=True)
     (angle_ax, elr_ax), (norm_ax, grad_ax) = axes
     for result in results:
         style, metrics = styles[result.config.run_id], result.metrics
@@ -68,7 +79,7 @@ def plot_sgd_equilibrium(results: Sequence) -> Figure:
     handles, labels = angle_ax.get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="0.3", **THEORY_STYLE))
     labels.append(r"equilibrium $\sqrt{2\,\mathrm{lr}\,\mathrm{wd}/(1+\mu)}$ (colour of its lr·wd)")
-    fig.legend(handles, labels, loc="outside right center")
+    legend_below(fig, handles, labels, ncols=3)
     return fig
 
 
@@ -76,7 +87,7 @@ def plot_sgd_training(results: Sequence) -> Figure:
     """Train loss (train mode, log) and test error against the epoch, in the styles of
     :func:`plot_sgd_equilibrium`."""
     styles = sgd_styles([r.config for r in results])
-    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(11.5, 4.0))
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(FULL_WIDTH, 4.4))
     for result in results:
         style = styles[result.config.run_id]
         rows = result.metrics.dropna(subset=["train_loss"])
@@ -85,7 +96,7 @@ def plot_sgd_training(results: Sequence) -> Figure:
         error_ax.plot(rows.index, rows["test_error"], **line)
     loss_ax.set(yscale="log", ylabel="train loss (train mode)", xlabel="epoch")
     error_ax.set(ylabel="test error", xlabel="epoch")
-    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
+    legend_below(fig, *loss_ax.get_legend_handles_labels(), ncols=3)
     return fig
 
 
@@ -96,11 +107,12 @@ def plot_sgd_regime_map(sphere_summary, sgd_summary, boundaries: Sequence[float]
     test error against their fixed ELR (mean over seeds, and each seed); background: the sphere's
     regimes. Markers: every SGD run at its equilibrium ELR (:func:`sphere_regimes.conventional.sgd_summary`;
     horizontal bar: min to max over the last quarter), filled in the colour of the regime the run itself
-    is in (circle: fully scale-invariant net, square: ``convnet_af``), labelled lr/wd. Runs without an
-    equilibrium ELR (diverged) have no place on the map and are left out.
+    is in (circle: fully scale-invariant net, square: ``convnet_af``), labelled lr/wd without overlaps
+    (:func:`~sphere_regimes.plotting.style.label_points`). Runs without an equilibrium ELR (diverged) have
+    no place on the map and are left out. Full-width.
     """
     sgd_summary = sgd_summary[sgd_summary["equilibrium_elr"].notna()]
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 4.6))
     elrs = sphere_summary["elr"]
     all_elrs = np.r_[elrs, sgd_summary["elr_min"], sgd_summary["elr_max"]]
     for ax, sphere_column, sgd_column, label, yscale in (
@@ -116,8 +128,6 @@ def plot_sgd_regime_map(sphere_summary, sgd_summary, boundaries: Sequence[float]
                         xerr=[[row["equilibrium_elr"] - row["elr_min"]], [row["elr_max"] - row["equilibrium_elr"]]],
                         marker=marker, markersize=7, color=REGIME_COLORS[int(row["regime"])], ecolor="0.3",
                         elinewidth=0.9, capsize=2, linestyle="none", markeredgecolor="black", zorder=4)
-            ax.annotate(f"{row['lr']:g}/{row['weight_decay']:g}", (row["equilibrium_elr"], row[sgd_column]),
-                        textcoords="offset points", xytext=(5, 4), fontsize="x-small", zorder=5)
         ax.set(yscale=yscale, ylabel=label, xlim=(all_elrs.min() / 1.5, all_elrs.max() * 1.5))
         set_elr_axis(ax, label="effective learning rate (ELR)")
         shade_regimes(ax, boundaries, spans)
@@ -126,7 +136,10 @@ def plot_sgd_regime_map(sphere_summary, sgd_summary, boundaries: Sequence[float]
                             label=f"SGD run in regime {r} ({REGIME_NAMES[r]})") for r in (1, 2, 3)],
                plt.Line2D([], [], marker="s", linestyle="none", color="white", markeredgecolor="black",
                           label="square: affine BN, trainable last layer")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3)
+    legend_below(fig, handles, [h.get_label() for h in handles], ncols=3)
+    for ax, column in zip(axes, ("late_train_loss", "test_error")):
+        label_points(ax, list(zip(sgd_summary["equilibrium_elr"], sgd_summary[column])),
+                     [f"{row.lr:g}/{row.weight_decay:g}" for row in sgd_summary.itertuples()])
     return fig
 
 
@@ -136,8 +149,8 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
     rate of the convolution weights, and test error against the epoch. ``pairs`` holds
     ``(si_result or None, af_result)``. A run that diverged by collapsing (its ELR growing without
     bound) leaves the ELR panel, whose scale the other runs set, with an arrow at the epoch it leaves."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
-    colors = sns.color_palette("colorblind", len(pairs))
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 3.9))
+    colors = ordered_colors(len(pairs))
     runs = [r for pair in pairs for r in pair if r is not None]
     settled = [r.metrics["elr"].max() for r in runs if r.status.status != "diverged"]
     elr_top = 30 * max(settled) if settled and len(settled) < len(runs) else None
@@ -152,7 +165,7 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
             if elr_top is not None and result.status.status == "diverged" and (metrics["elr"] > elr_top).any():
                 leaves = int((metrics["elr"] > elr_top).idxmax())
                 axes[1].annotate(f"ELR → ∞ (collapse; diverged\nat epoch {result.status.diverged_epoch})",
-                                 xy=(leaves, elr_top), xytext=(leaves + 5, elr_top / 20), color=color, fontsize=8,
+                                 xy=(leaves, elr_top), xytext=(leaves + 5, elr_top / 20), color=color,
                                  arrowprops={"arrowstyle": "->", "color": color})
             rows = metrics.dropna(subset=["test_error"])
             axes[2].plot(rows.index, rows["test_error"], color=color, linestyle=linestyle)
@@ -164,9 +177,8 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
     axes[2].set(ylabel="test error")
     for ax in axes:
         ax.set_xlabel("epoch")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
+    legend_below(fig, *axes[0].get_legend_handles_labels(), ncols=4)
     return fig
-
 
 
 def figures(findings: ConventionalFindings) -> dict[str, Figure]:

@@ -9,7 +9,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .style import FIGSIZE, draw_band, elr_colors, set_elr_axis, shade_regimes
+from .style import (
+    COLUMN_WIDTH,
+    THEORY_COLOR,
+    draw_band,
+    elr_colors,
+    legend_below,
+    set_elr_axis,
+    shade_regimes,
+)
 
 if TYPE_CHECKING:
     from ..chapters.fine_tuning import FineTuningFindings
@@ -32,7 +40,7 @@ def plot_fine_tuning(table: pd.DataFrame, references: Mapping[str, float], bound
     ``table`` has one row per fine-tuned run with ``pretrain_elr``, ``finetuned_error`` and
     ``pretrained_error``.
     """
-    fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 1.5, FIGSIZE[1] * 1.1))
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 4.6))
     per_elr = table.groupby("pretrain_elr")
     before = per_elr["pretrained_error"].mean()
     ax.plot(before.index, before.values, color="0.6", marker=".", label="pre-training alone (mean over seeds)")
@@ -42,12 +50,12 @@ def plot_fine_tuning(table: pd.DataFrame, references: Mapping[str, float], bound
     ax.scatter(table["pretrain_elr"], table["finetuned_error"], s=14, color="black", zorder=3,
                label="after fine-tuning, each seed")
     for (label, value), style in zip(references.items(), ("-", (0, (1, 1)), "--")):
-        ax.axhline(value, color="C3", linestyle=style, linewidth=1.2, label=label)
+        ax.axhline(value, color=THEORY_COLOR, linestyle=style, linewidth=1.2, label=label)
     elrs = table["pretrain_elr"]
     ax.set(xlim=(elrs.min() / 1.5, elrs.max() * 1.5), ylabel="test error (mean over the last epochs)")
     set_elr_axis(ax, label="pre-training ELR")
     shade_regimes(ax, boundaries, spans)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    legend_below(fig, *ax.get_legend_handles_labels(), ncols=2)
     return fig
 
 
@@ -56,11 +64,11 @@ def plot_fine_tuning_curves(bands: Mapping[float, Mapping[str, pd.DataFrame]]) -
     (mean over seeds, min-max band); ``bands`` maps the pre-training ELR to the
     :func:`sphere_regimes.regimes.seed_band` tables of its fine-tuned runs' ``train_loss`` and ``test_error``."""
     colors = elr_colors(list(bands))
-    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(11.5, 4.0))
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.9))
     for elr, band in bands.items():
         draw_band(loss_ax, band["train_loss"], colors[elr], f"pre-trained at ELR {elr:g}")
         draw_band(error_ax, band["test_error"], colors[elr])
     loss_ax.set(yscale="log", ylabel="train loss (train mode)", xlabel="fine-tuning epoch")
     error_ax.set(ylabel="test error", xlabel="fine-tuning epoch")
-    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
+    legend_below(fig, *loss_ax.get_legend_handles_labels(), ncols=3)
     return fig

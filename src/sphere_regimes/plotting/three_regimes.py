@@ -9,17 +9,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..regimes import seed_band
-from .style import (FIGSIZE, LOG_FLOOR, REFERENCE_STYLE, REGIME_COLORS, draw_band, elr_colors, group_colors, set_elr_axis,
-                    shade_regimes)
+from .style import (COLUMN_WIDTH, FIGSIZE, FULL_WIDTH, LOG_FLOOR, REFERENCE_STYLE, REGIME_COLORS, draw_band,
+                    elr_colors, group_colors, legend_below, set_elr_axis, shade_regimes)
 
 
 
 def plot_regime_curves(groups: Mapping[float, Sequence], regimes: Mapping[float, int]) -> Figure:
     """Figure 1 of the paper: train loss, test error and mean effective gradient norm against the
     epoch for every ELR (mean over seeds, min-max band), and the train loss - effective gradient plane
-    with the common starting point marked."""
+    with the common starting point marked. Full-width; the legend (each ELR and its regime) below."""
     colors = elr_colors(list(groups))
-    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.5))
+    fig, axes = plt.subplots(2, 2, figsize=(FULL_WIDTH, 7.4))
     (loss_ax, error_ax), (grad_ax, plane_ax) = axes
     for elr, results in groups.items():
         label = f"ELR {elr:g} (regime {regimes[elr]})"
@@ -39,7 +39,7 @@ def plot_regime_curves(groups: Mapping[float, Sequence], regimes: Mapping[float,
     grad_ax.set(yscale="log", ylabel="mean effective gradient norm", xlabel="epoch")
     plane_ax.set(xscale="log", yscale="log", xlabel="mean effective gradient norm", ylabel="train loss")
     plane_ax.legend(loc="lower right")
-    fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right center")
+    legend_below(fig, *loss_ax.get_legend_handles_labels(), ncols=4)
     return fig
 
 
@@ -47,8 +47,8 @@ def _per_elr(ax: Axes, elrs, values, regimes: Mapping[float, int]) -> None:
     """Every run's value (a dot in its regime's colour) and the mean over seeds (line) against ELR."""
     means = values.groupby(elrs).mean()
     ax.plot(means.index, means.values, color="0.4", linewidth=1, zorder=1)
-    ax.scatter(elrs, values, c=[REGIME_COLORS[regimes[e]] for e in elrs], s=18, zorder=2)
-    set_elr_axis(ax, label="effective learning rate (ELR)")
+    ax.scatter(elrs, values, c=[REGIME_COLORS[regimes[e]] for e in elrs], s=14, zorder=2)
+    set_elr_axis(ax, label="ELR")
 
 
 def plot_regime_properties(summary, regimes: Mapping[float, int], boundaries: Sequence[float],
@@ -56,15 +56,15 @@ def plot_regime_properties(summary, regimes: Mapping[float, int], boundaries: Se
     """The regimes' signatures at the end of training against the ELR, one dot per run (colour: its
     regime): train loss, test error, effective gradient norm, angle per epoch, cosine to the initial
     point and ELR x sharpness. ``summary`` is :func:`sphere_regimes.regimes.run_summary`; ``initial``
-    holds the initial point's ``train_loss`` and ``effective_grad_norm``."""
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    holds the initial point's ``train_loss`` and ``effective_grad_norm``. Full-width."""
+    fig, axes = plt.subplots(2, 3, figsize=(FULL_WIDTH, 6.2))
     elrs = summary["elr"]
     panels = [(summary["train_loss"], "final train loss", "log"),
               (summary["test_error"], "final test error", "linear"),
-              (summary["effective_grad_norm"], "final mean effective gradient norm", "log"),
-              (summary["angle_epoch_deg"], "angle turned in the last epoch (degrees)", "log"),
+              (summary["effective_grad_norm"], "final mean effective grad. norm", "log"),
+              (summary["angle_epoch_deg"], "angle turned in the last epoch (°)", "log"),
               (summary["cos_to_init"], "cosine to the initial point", "linear"),
-              (elrs * summary["sharpness"], r"ELR $\times$ sharpness on the unit sphere", "symlog")]
+              (elrs * summary["sharpness"], r"ELR $\times$ sharpness (unit sphere)", "symlog")]
     for ax, (values, label, yscale) in zip(axes.flat, panels):
         _per_elr(ax, elrs, values, regimes)
         ax.set(ylabel=label, yscale=yscale)
@@ -74,7 +74,7 @@ def plot_regime_properties(summary, regimes: Mapping[float, int], boundaries: Se
     best = summary.groupby("elr")["best_test_error"].mean()
     axes[0, 1].plot(best.index, best.values, color="0.4", linestyle=":", label="best epoch (mean over seeds)")
     for ax in axes[0]:
-        ax.legend(loc="best")
+        ax.legend(loc="lower right" if ax is axes[0, 1] else "best")
     ordered = [regimes[e] for e in sorted(regimes)]
     spans = [ordered[0], *[r for r, previous in zip(ordered[1:], ordered) if r != previous]]
     if len(spans) == len(boundaries) + 1:
@@ -91,8 +91,10 @@ def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[floa
                            regimes: Mapping[float, int]) -> Figure:
     """Per-layer effective LRs ``lr/||w_i||^2`` against the epoch (top; dashed: the total ELR) and each
     layer's ``lr tr(H_ii)`` = its ELR times its unit-sphere sharpness (bottom), for the first seed of
-    each ELR in ``elrs``: the network's counterpart of the toy's individual ELRs and ``eta_i alpha_i``."""
-    fig, axes = plt.subplots(2, len(elrs), figsize=(4.3 * len(elrs), 6.5), sharex=True, squeeze=False)
+    each ELR in ``elrs`` (one column each, at most three: full-width): the network's counterpart of the
+    toy's individual ELRs and ``eta_i alpha_i``."""
+    fig, axes = plt.subplots(2, len(elrs), figsize=(FULL_WIDTH if len(elrs) > 2 else COLUMN_WIDTH, 5.6),
+                             sharex=True, squeeze=False)
     for column, elr in enumerate(elrs):
         metrics = groups[elr][0].metrics
         layers = _layer_columns(metrics, "elr")
@@ -110,7 +112,7 @@ def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[floa
         top.title.set_color(REGIME_COLORS[regimes[elr]])
     axes[0, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
     axes[1, 0].set_ylabel(r"per-layer $\mathrm{lr}\,\mathrm{tr}\,H_{ii}$")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center")
+    legend_below(fig, *axes[0, 0].get_legend_handles_labels(), ncols=5)
     return fig
 
 
@@ -125,7 +127,8 @@ def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[floa
                 ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    fig, axes = plt.subplots(2, len(elrs), figsize=(3.6 * len(elrs) + 1.5, 6.5), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(2, len(elrs), figsize=(FULL_WIDTH if len(elrs) > 2 else COLUMN_WIDTH, 5.6),
+                             sharex=True, squeeze=False)
     for column, elr in enumerate(elrs):
         top, bottom = axes[0, column], axes[1, column]
         for run, linestyle, name in zip(pairs[elr], ("-", "--"), ("total", "individual")):
@@ -141,10 +144,9 @@ def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[floa
         bottom.set(yscale="log", xlabel="epoch")
     axes[0, 0].set_ylabel("train loss (train mode)")
     axes[1, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
-    axes[0, 0].legend(loc="best", fontsize="small")
-    fig.legend(*axes[1, 0].get_legend_handles_labels(), loc="outside right center", fontsize="small")
+    axes[0, 0].legend(loc="best")
+    legend_below(fig, *axes[1, 0].get_legend_handles_labels(), ncols=4)
     return fig
-
 
 
 def figures(findings) -> dict[str, Figure]:

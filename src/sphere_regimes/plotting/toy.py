@@ -14,11 +14,14 @@ from .. import toy
 from ..chapters.toy import ToyFindings
 from .style import (
     ANGLE_FLOOR,
-    FIGSIZE,
+    COLUMN_WIDTH,
+    FULL_WIDTH,
     LOG_FLOOR,
     REGIME_COLORS,
+    THEORY_COLOR,
     TOY_RANGE_NAMES,
     group_colors,
+    legend_below,
     mark_thresholds,
     set_elr_axis,
     shade_regimes,
@@ -42,8 +45,8 @@ def _iteration_axis(ax: Axes) -> None:
 
 def plot_toy_trajectories(trajectory: toy.Trajectory) -> Figure:
     """Left: F(t) relative to its random-direction level, one line per total ELR of the batch,
-    coloured by the theory range of the ELR. Right: the angle moved per step on the sphere."""
-    fig, (ax_loss, ax_angle) = plt.subplots(1, 2, figsize=(FIGSIZE[0] * 1.8, FIGSIZE[1]))
+    coloured by the theory range of the ELR. Right: the angle moved per step on the sphere. Legend below."""
+    fig, (ax_loss, ax_angle) = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.9))
     regimes = toy.theory_regime(trajectory.etas, trajectory.alphas)
     steps = trajectory.iterations + 1
     for run, (label, regime) in enumerate(zip(_regime_labels(trajectory), regimes)):
@@ -53,22 +56,26 @@ def plot_toy_trajectories(trajectory: toy.Trajectory) -> Figure:
         ax_angle.plot(steps, np.maximum(np.degrees(trajectory.angle[:, run]), ANGLE_FLOOR), color=color, lw=0.7)
     ax_loss.axhline(1.0, color="k", lw=1.0, ls="--", label="random direction in every group")
     ax_loss.set(yscale="log", ylim=(LOG_FLOOR / 3, 3), ylabel=r"$F(\theta_t)$ / random-direction level")
-    ax_angle.set(yscale="log", ylim=(ANGLE_FLOOR / 3, 360), ylabel="angle moved per step on the sphere (degrees)")
+    ax_angle.set(yscale="log", ylim=(ANGLE_FLOOR / 3, 360), ylabel="angle moved per step (°)")
     for ax in (ax_loss, ax_angle):
         _iteration_axis(ax)
-    ax_loss.legend(loc="center right", fontsize="small")
+    legend_below(fig, *ax_loss.get_legend_handles_labels(), ncols=2)
     return fig
 
 
 def plot_individual_elrs(trajectory: toy.Trajectory) -> Figure:
     """One panel per total ELR: the individual ELRs ``eta_i(t) = eta / rho_i(t)`` of every group
-    (solid) against their stability thresholds ``1/alpha_i`` (dashed, same colour)."""
+    (solid) against their stability thresholds ``1/alpha_i`` (dashed, same colour); three panels a row,
+    full-width, the legend below."""
     n_runs, n_groups = len(trajectory.etas), len(trajectory.alphas)
-    fig, axes = plt.subplots(1, n_runs, figsize=(FIGSIZE[0] * 0.6 * n_runs + 1.6, FIGSIZE[1]), squeeze=False)
+    n_rows, n_columns = -(-n_runs // 3), min(n_runs, 3)
+    fig, axes = plt.subplots(n_rows, n_columns, figsize=(FULL_WIDTH, 2.9 * n_rows + 0.9), squeeze=False)
+    for ax in axes.flat[n_runs:]:
+        ax.set_axis_off()
     colors = group_colors(n_groups)
     regimes = toy.theory_regime(trajectory.etas, trajectory.alphas)
     steps = trajectory.iterations + 1
-    for run, ax in enumerate(axes[0]):
+    for run, ax in zip(range(n_runs), axes.flat):
         for group in range(n_groups):
             alpha = trajectory.alphas[group]
             ax.plot(steps, trajectory.elrs[:, run, group], color=colors[group], lw=0.6,
@@ -77,12 +84,12 @@ def plot_individual_elrs(trajectory: toy.Trajectory) -> Figure:
                        label=rf"$1/\alpha_{group + 1}$ = {1 / alpha:.3g}")
         regime = int(regimes[run])
         ax.set_title(rf"$\eta$ = {trajectory.etas[run]:.3g}, {TOY_RANGE_NAMES[regime]}",
-                     color=REGIME_COLORS[regime], fontsize="medium")
+                     color=REGIME_COLORS[regime])
         ax.set_yscale("log")
         _iteration_axis(ax)
-    axes[0, 0].set_ylabel(r"individual ELR $\eta_i = \eta/\|\theta_i\|^2$")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize="small")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(r"individual ELR $\eta_i = \eta/\|\theta_i\|^2$")
+    legend_below(fig, *axes[0, 0].get_legend_handles_labels(), ncols=4)
     return fig
 
 
@@ -96,14 +103,13 @@ def plot_toy_sweep(main: toy.Sweep, extra: Mapping[str, toy.Sweep] | None = None
     stability threshold) and ``eta sum alpha`` (all groups equalised). The ELR ranges of the
     thresholds are shaded in both panels.
     """
-    fig, (ax_loss, ax_k) = plt.subplots(2, 1, figsize=(FIGSIZE[0] * 1.75, FIGSIZE[1] * 1.9), sharex=True,
-                                        height_ratios=[1.2, 1])
+    fig, (ax_loss, ax_k) = plt.subplots(2, 1, figsize=(FULL_WIDTH, 6.4), sharex=True, height_ratios=[1.2, 1])
     level = toy.random_direction_level(main.alphas, main.dim)
     shades = sns.color_palette("Greys", len(extra or {}) + 2)[2:]
     for (label, result), shade in zip((extra or {}).items(), shades):
         ax_loss.plot(result.etas, result.late_relative, color=shade, lw=1.3, label=label)
     ax_loss.plot(main.etas, main.late_relative, "o", ms=3, color="k", label=main_label, zorder=3)
-    ax_loss.plot(main.etas, toy.two_cycle_loss(main.etas, main.alphas) / level, color="C3", lw=1.2,
+    ax_loss.plot(main.etas, toy.two_cycle_loss(main.etas, main.alphas) / level, color=THEORY_COLOR, lw=1.2,
                  label=r"every group on its 2-cycle: $(\Sigma\alpha - 1/\eta)/2$", zorder=4)
     ax_loss.axhline(1.0, color="k", ls="--", lw=1.0, label="random direction in every group")
     ax_loss.axhline(random_walk_fraction, color="k", ls=":", lw=1.0,
@@ -113,7 +119,7 @@ def plot_toy_sweep(main: toy.Sweep, extra: Mapping[str, toy.Sweep] | None = None
     for group, alpha in enumerate(main.alphas):
         ax_k.plot(main.etas, main.late_elrs[:, group] * alpha, ".", ms=3.5, color=colors[group],
                   label=rf"group {group + 1}, $\alpha_{group + 1}$ = {alpha:g}")
-    ax_k.plot(main.etas, main.etas * main.alphas.sum(), color="C3", lw=1.0,
+    ax_k.plot(main.etas, main.etas * main.alphas.sum(), color=THEORY_COLOR, lw=1.0,
               label=r"$\eta\,\Sigma\alpha$ (all groups equalised)")
     ax_k.axhline(1.0, color="k", ls="--", lw=1.0, label=r"$\eta_i\alpha_i = 1$ (stability threshold)")
     ax_k.set(yscale="log", ylabel=r"late-time $\eta_i\,\alpha_i$ (geometric mean)")
@@ -122,8 +128,8 @@ def plot_toy_sweep(main: toy.Sweep, extra: Mapping[str, toy.Sweep] | None = None
         ax.set_xlim(main.etas.min(), main.etas.max())
         shade_regimes(ax, sorted(_theory_thresholds(main.alphas).values()), labels=ax is ax_loss)
         mark_thresholds(ax, _theory_thresholds(main.alphas), legend=ax is ax_loss)
-    ax_loss.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    ax_k.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax_loss.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax_k.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -134,7 +140,7 @@ def plot_constraint_comparison(total: toy.Sweep, individual: toy.Sweep, radii_sq
     ``1/sum alpha`` (total) and ``min r_i^2/alpha_i`` (individual). Right: every group's late-time
     ``sin^2 phi_i`` against its late-time ``eta_i alpha_i``, with the one-group 2-cycle curve.
     """
-    fig, (ax_eta, ax_k) = plt.subplots(1, 2, figsize=(FIGSIZE[0] * 1.8, FIGSIZE[1]))
+    fig, (ax_eta, ax_k) = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.6))
     styles = {"total": (total, "k", "o", r"total constraint $\|\theta\| = 1$"),
               "individual": (individual, "C0", "s", r"individual constraints $\|\theta_i\|^2 = r_i^2$")}
     for name, (result, color, marker, label) in styles.items():
@@ -145,18 +151,17 @@ def plot_constraint_comparison(total: toy.Sweep, individual: toy.Sweep, radii_sq
                    lw=1.0, label=r"$\mathrm{min}_i\, r_i^2/\alpha_i$")
     set_elr_axis(ax_eta)
     ax_eta.set(ylabel="late-time $F$ / random-direction level")
-    ax_eta.legend(loc="lower right", fontsize="small")
+    ax_eta.legend(loc="lower right")
     k = np.logspace(-3, 4, 400)
     for name, (result, color, marker, _) in styles.items():
         ax_k.plot((result.late_elrs * result.alphas).ravel(), result.late_group_sin2.ravel(), marker, ms=2.5,
                   color=color, alpha=0.5, label=f"{name}: each group")
-    ax_k.plot(k, toy.two_cycle_sin2(k), color="C3", lw=1.2, label=r"2-cycle: $(1 - 1/(\eta_i\alpha_i))/2$")
+    ax_k.plot(k, toy.two_cycle_sin2(k), color=THEORY_COLOR, lw=1.2, label=r"2-cycle: $(1 - 1/(\eta_i\alpha_i))/2$")
     ax_k.axvline(1.0, color="k", ls=":", lw=1.0)
-    set_elr_axis(ax_k, label=r"late-time $\eta_i\,\alpha_i$ (geometric mean; 1 = stability threshold)")
+    set_elr_axis(ax_k, label=r"late-time $\eta_i\,\alpha_i$ (geom. mean; 1: threshold)")
     ax_k.set(ylabel=r"late-time $\sin^2\varphi_i$ (mean)", xlim=(1e-3, 1e4))
-    ax_k.legend(loc="lower right", fontsize="small")
+    ax_k.legend(loc="lower right")
     return fig
-
 
 
 def figures(findings: ToyFindings) -> dict[str, Figure]:
