@@ -25,8 +25,10 @@
 #
 # **Setting and runtime.** ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch
 # {glue:text}`batch_size`, {glue:text}`epochs` epochs, {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` init
-# seeds (the frozen last layer is shared), preset {glue:md}`preset_md`. The runs took
-# {glue:text}`core_hours:.2f` core-hours of training; this page reads them from the result store.
+# seeds (the frozen last layer is shared), preset {glue:md}`preset_md`. The grid, boundary-search and
+# constraint runs took {glue:text}`core_hours:.2f` core-hours of training; the pilot and the bfloat16
+# validation (appendices) add {glue:text}`core_hours_other:.2f`, which the reproducibility page's total for
+# this chapter includes. This page reads them all from the result store.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values

@@ -413,6 +413,7 @@ def _setting_values(params: Params, found: Runs, store: RunStore, initial: pd.Se
     return {"data_md": data_description(params.dataset, params.train_size), "width": params.width,
             "batch_size": params.batch_size, "epochs": params.epochs, "n_elrs": len(params.elrs),
             "n_seeds": len(params.seeds), "core_hours": core_hours(found.grid + found.individual, store),
+            "core_hours_other": core_hours(found.pilot + found.bfloat16, store),
             "initial_loss": float(initial["train_loss"]), "initial_grad": float(initial["effective_grad_norm"]),
             "bisection_steps": params.bisection_steps, "sharpness_every": params.sharpness_every,
             "sharpness_images": found.grid[0].config.sharpness_images, "n_individual": len(found.individual),
