@@ -144,19 +144,21 @@ print(f"individual ELRs after training: " + ", ".join(
 # runs, {glue:text}`map_core_minutes:.1f` core-minutes of training, planned by the preset and computed by
 # `make runs` like every chapter's runs.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
 
 findings = chapters.tutorial.analyse(chapters.tutorial.Params.from_namespace(globals()))
 book.glue_all(findings, plotting.regime_map.figures)
 
-# %%
+# %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())
 
 # %% [markdown]
 # ```{glue:figure} fig_regime_map
 # :name: fig-regime-map
+# :alt: Two panels against the effective learning rate for the tutorial's network: each run's final train loss and its late angle per epoch, coloured by its regime, on shaded spans of the three regimes.
+# :width: 100%
 #
 # The regime map of the tutorial's network: each run's final train loss (left) and the median angle it
 # turned per epoch over the last quarter of its epochs (right, the rule's statistic for regime 2) against
@@ -167,7 +169,7 @@ print(findings.report())
 # The regimes found are {glue:md}`map_regimes_md`; the boundaries, with their brackets:
 # {glue:md}`map_boundaries_md` (boundaries the range misses: {glue:md}`map_missing_md`).
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["map_boundaries"]
 
 # %% [markdown]
@@ -176,7 +178,7 @@ findings.tables["map_boundaries"]
 # stopped on the sphere (its angle per epoch is below the rule's threshold), not that its loss has reached
 # zero in so few epochs. Longer runs, more seeds or a rule of your own (`rule=`) can move the boundaries.
 
-# %%
+# %% tags=["remove-input", "full-width"]
 findings.tables["map_runs"]
 
 # %% [markdown]

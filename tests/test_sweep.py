@@ -76,8 +76,11 @@ def test_ctrl_c_stops_a_local_sweep_cleanly_and_a_restart_completes_it(tiny_pres
     root = tmp_path / "local"
     env = {**os.environ, "SPHERE_REGIMES_RESULTS": str(root)}
     # A new session stands for the terminal: Ctrl-C sends SIGINT to every process of the foreground group.
+    # SIGINT restored to its default for the child: pytest itself may run with SIGINT ignored (started in the
+    # background of a non-interactive shell, which sets SIG_IGN), and the child would inherit that.
     sweep_process = subprocess.Popen(_sweep_command(tiny_preset, "--workers", "2"), env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(lambda: _mid_run(root), "a run in the middle", sweep_process)
     os.killpg(sweep_process.pid, signal.SIGINT)
     out, err = sweep_process.communicate(timeout=WAIT_SECONDS)

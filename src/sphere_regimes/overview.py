@@ -23,6 +23,7 @@ from .chapters import analysed, ledger, three_regimes
 from .chapters.three_regimes import FOLLOW_UP_BOUNDARIES, PAPER_BRACKETS
 from .claims import Claim, Ledger, Verdict
 from .plotting import set_style
+from .plotting.style import figure_png
 from .plotting.landing import plot_regime_map
 
 RESULTS_MARKER = "<!-- results at a glance -->"
@@ -217,7 +218,7 @@ def write(preset: str, template_dir: Path, book_dir: Path, staged: set[str]) -> 
     if three is not None:
         set_style()
         figure = plot_regime_map(three.summary, three.initial, three.chance_error, PAPER_BRACKETS)
-        figure.savefig(book_dir / HEADLINE_FILE)
+        (book_dir / HEADLINE_FILE).write_bytes(figure_png(figure))  # records its smallest font (browser test)
         plt.close(figure)
     _fill(template_dir / "intro.md", book_dir / "intro.md", RESULTS_MARKER,
           results_at_a_glance(book_ledger, staged, three))

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..regimes import regime_map
-from .style import LOG_FLOOR, REGIME_COLORS, REGIME_NAMES, set_elr_axis, shade_regimes
+from .style import COLUMN_WIDTH, LOG_FLOOR, REGIME_COLORS, REGIME_NAMES, set_elr_axis, shade_regimes
 
 
 def plot_regime_map(found) -> Figure:
@@ -15,9 +15,9 @@ def plot_regime_map(found) -> Figure:
     median angle per epoch over the last quarter (the rule's statistic), one dot per run in its regime's colour;
     the spans of the majority regimes are shaded, cut at the geometric midpoints of the brackets."""
     runs = found.runs
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.4), sharex=True)
     panels = [(runs["train_loss"].clip(lower=LOG_FLOOR), "final train loss"),
-              (runs["late_angle_deg"], "angle per epoch, last quarter (degrees)")]
+              (runs["late_angle_deg"], "late angle per epoch (°)")]
     for ax, (values, label) in zip(axes, panels):
         for regime, color in REGIME_COLORS.items():
             chosen = runs["regime"] == regime
@@ -28,7 +28,7 @@ def plot_regime_map(found) -> Figure:
     boundaries, spans = regime_map(runs)
     for ax in axes:
         shade_regimes(ax, boundaries, spans, labels=True)
-    axes[0].legend(loc="best", fontsize="small")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     fig.suptitle(f"regime map of {found.setting.factory} ({found.setting.epochs} epochs)")
     return fig
 
