@@ -63,7 +63,7 @@ book.glue_all(findings, plotting.three_regimes.figures)
 # Every label on this page comes from one rule (`sphere_regimes.regimes.classify`), which reads the end of a
 # finished run: **regime 3** if its mean train error over the second half is within
 # {glue:text}`rule_margin:g` of chance; **regime 2** if the weights keep moving, i.e. the
-# {glue:text}`rule_statistic` angle they turn per epoch on the sphere over the last
+# {glue:md}`rule_statistic` angle they turn per epoch on the sphere over the last
 # {glue:text}`rule_window_pct:.0f`% of the epochs is at least {glue:text}`rule_angle:g`° while the last
 # train loss is at least {glue:text}`rule_loss:g`; **regime 1** otherwise.
 #
@@ -240,7 +240,8 @@ findings.tables["pilot"]
 # (precision)=
 # ## Appendix: may bfloat16 compute the book's runs?
 #
-# This CPU multiplies matrices about six times faster in bfloat16 than in float32 (its AMX tile units), so
+# This CPU's matrix units (AMX tiles) multiply bfloat16 matrices several times faster than float32 ones
+# (`benchmarks/throughput.py` measures both peaks), so
 # the engine can run the forward and backward passes under `torch.autocast` in bfloat16
 # (`RunConfig.compute_dtype`; the weights, the optimizer step, the projection onto the sphere and every
 # metric reduction stay in float32). Whether the book may use it was decided on data by a rule written down

@@ -31,7 +31,7 @@ WINDOW = "--window-size=1280,1600"
 MIN_FONT_PX = 9.0  # the smallest rendered font a reader can read
 MIN_COLUMN_SHARE = 0.9  # a figure narrower than this share of the column must be a full-width one
 RAW_MATH = re.compile(r"\$[^$\n]+\$|\\\(|\\\[")  # $...$ (with or without a backslash), \( or \[ left as text
-PLUMBING = re.compile(r"glue\(|NBVAL")
+PLUMBING = re.compile(r"glue\(|NBVAL|<IPython\.[\w.]+ object>")
 LANDING_IDS = ("claims-scoreboard", "headline-figure")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -125,7 +125,8 @@ def raw_math(view: dict) -> list[str]:
 
 
 def plumbing(view: dict) -> list[str]:
-    """Build machinery a reader sees: ``glue(`` calls and nbval markers."""
+    """Build machinery a reader sees: ``glue(`` calls, nbval markers and the repr of a glued object that a
+    ``{glue:text}`` role printed instead of its text (``<IPython.core.display.Markdown object>``)."""
     return PLUMBING.findall(view["text"])
 
 
@@ -199,7 +200,7 @@ BROKEN_PAGE = """<html><head><style>figure {{ margin: 0 }}</style></head><body>
 <h1><span class="section-number">2. </span>A broken chapter</h1>
 <article class="bd-article" style="width: 690px">
 <p>Raw math: $T_1 + T_2$ and $\\alpha_i$ and \\(x\\).</p>
-<p>glue("runtime_s", 3.0)</p><p># NBVAL_CHECK_OUTPUT</p>
+<p>glue("runtime_s", 3.0)</p><p># NBVAL_CHECK_OUTPUT</p><p>the &lt;IPython.core.display.Markdown object&gt; angle</p>
 <pre>code may hold $PWD and $HOME</pre>
 <figure id="good"><a href="good.png"><img src="good.png" alt="a figure that fills the column, legibly" style="width: 100%"></a>
 <figcaption><span class="caption-number">Fig. 2.1 </span></figcaption></figure>
@@ -224,7 +225,7 @@ def test_the_checks_catch_a_broken_page(chromium, tmp_path):
     page.write_text(BROKEN_PAGE.format())
     view = reader_view(chromium, page, tmp_path)
     assert raw_math(view) == ["$T_1 + T_2$", r"$\alpha_i$", r"\("]
-    assert plumbing(view) == ["glue(", "NBVAL"]
+    assert plumbing(view) == ["glue(", "NBVAL", "<IPython.core.display.Markdown object>"]
     problems = illegible_figures(view, book)
     assert not [p for p in problems if p.startswith("good")], problems
     assert any(p.startswith("narrow:") and "px wide" in p for p in problems), problems
