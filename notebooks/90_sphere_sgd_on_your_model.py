@@ -38,7 +38,7 @@ map_seeds = 1  # regime map: init seeds per ELR
 map_train_size = 2000  # regime map: first N Fashion-MNIST training images
 
 # %% [markdown]
-# ## 1. A scale-invariant network
+# ## A scale-invariant network
 #
 # A weight tensor $w$ is scale-invariant (SI) when the loss does not change if $w$ is multiplied by any
 # $c>0$: $L(cw) = L(w)$. A convolution without bias whose output goes straight into BatchNorm is SI,
@@ -49,8 +49,8 @@ map_train_size = 2000  # regime map: first N Fashion-MNIST training images
 #
 # To make a whole network SI, as the paper does, drop the biases and affine terms before BatchNorm, and
 # **freeze the last layer** (the paper rescales it to Frobenius norm 10 first). The network of this page is
-# `sphere_regimes.examples.small_convnet`, printed here; copy it, or write your own in the same way (section 4
-# maps its regimes from that function).
+# `sphere_regimes.examples.small_convnet`, printed here; copy it, or write your own in the same way (the
+# regime-map section below maps its regimes from that function).
 
 # %%
 import inspect
@@ -68,7 +68,7 @@ torch.manual_seed(seed)
 model = examples.small_convnet()  # two bias-free conv -> BN (no affine) blocks, a frozen head of norm 10
 
 # %% [markdown]
-# ## 2. Find the SI tensors and check them
+# ## Find the SI tensors and check them
 #
 # `si_parameters` traces the model with `torch.fx` and returns the weights of bias-free convolutions and
 # linear layers whose output goes *only* into BatchNorm. `scale_invariance_gap` measures
@@ -83,7 +83,7 @@ print("SI tensors:", list(si))
 print(f"relative loss change when all SI tensors are scaled by 5: {gap:.1e}")
 
 # %% [markdown]
-# ## 3. Train on the sphere
+# ## Train on the sphere
 #
 # `SphereSGD(si, elr)` sets $\mathrm{lr} = \mathrm{ELR}\cdot\|w_0\|^2$ and, after every step, rescales all
 # SI tensors *jointly* back to the initial total norm $\|w_0\|$ (the paper's total constraint). The
@@ -120,14 +120,14 @@ print(f"individual ELRs after training: " + ", ".join(
     f"{name}: {optimizer.lr / float(w.detach().norm()) ** 2:.2e}" for name, w in si.items()))
 
 # %% [markdown]
-# ## 4. The regime map of your network
+# ## The regime map of your network
 #
 # Which regime does a fixed ELR give *this* network? `map_regimes(factory, dataset, elr_range, epochs, seeds)`
 # trains a coarse log grid of ELRs on the sphere, labels every run with the book's regime rule
 # (`sphere_regimes.regimes.RegimeRule`, whose defaults were set on ConvNetSI-8 / Fashion-MNIST: pass your own
 # `rule=` to change them), and bisects each bracket where the regime changes until it is at most `factor`
 # wide. The factory is a module-level function that returns the network, here {glue:md}`map_factory_md`, the
-# network of section 1; the runs are kept in a result store under ids that cover the factory's import path
+# network of the first section; the runs are kept in a result store under ids that cover the factory's import path
 # and its module's source, so a second call trains nothing and an edited network is a new map:
 #
 # ```python
@@ -187,5 +187,5 @@ findings.tables["map_runs"]
 # - A tensor that is *not* SI (a bias, a BN affine weight, a trainable last layer) breaks the geometry:
 #   give it its own optimizer or freeze it. `scale_invariance_gap` tells you quickly.
 # - Keep momentum and weight decay out of `SphereSGD`: on the sphere the ELR is the only knob.
-# - Which regime you get depends on the ELR: map it for your network (section 4); the chapters of this book
+# - Which regime you get depends on the ELR: map it for your network (the regime-map section); the chapters of this book
 #   show what each regime looks like.
