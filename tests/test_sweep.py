@@ -265,6 +265,10 @@ def test_a_sweep_whose_worker_is_killed_mid_run_says_so_in_one_line_and_resumes(
             sweep_process.kill()
     assert sweep_process.returncode == 2, (out, err)
     # The killed worker could not release its semaphore (tqdm's lock): Python's resource tracker says so.
+    # Known, rare (seen once in CI under load): torch._dynamo's atexit hook `dump_compile_times` failing at
+    # interpreter shutdown after the pool broke prints its own traceback after our line; it is torch's, not
+    # the sweep's, and is cut here (the closing note of 2026-12-01 records it as open).
+    err = err.split("Exception ignored in atexit callback: <function dump_compile_times")[0]
     lines = [line for line in err.splitlines() if "resource_tracker" not in line and "warnings.warn" not in line]
     assert len(lines) == 1 and "a worker process of the sweep died abruptly" in lines[0]
     assert "waiting for the workers to start" in out.splitlines()[1]  # the heartbeat's first line
