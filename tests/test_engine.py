@@ -92,6 +92,18 @@ def test_extending_a_run_equals_running_it_long(tiny_config, tmp_path):
     assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
 
 
+def test_an_extended_run_keeps_its_cost_up_to_each_earlier_end(tiny_config, store):
+    """The cost of the first 2 epochs of a run extended to 4 is the wall time it had when it ended at 2
+    (the three-regimes chapter reads its first 150 epochs of runs that the budget study extends)."""
+    short, long = tiny_config.replace(epochs=2), tiny_config.replace(epochs=4)
+    run(short, store)
+    at_two = store.timing(short)["wall_seconds"]
+    run(long, store)
+    assert store.wall_seconds(short) == at_two
+    assert store.wall_seconds(long) == store.timing(long)["wall_seconds"] > at_two
+    assert set(store.timing(long)["wall_seconds_at"]) == {"2", "4"}
+
+
 def test_with_drop_last_batch_every_train_mode_batch_is_whole_and_the_test_pass_sees_every_image(
         tiny_config, store, monkeypatch):
     """512 = 5·96 + 32 images: each epoch takes 5 steps of 96 images, the train-mode metric pass 5 batches

@@ -264,11 +264,12 @@ class _Trainer:
         config = self.config
         self.store.write_config(config)
         start = time.perf_counter()
-        wall_before = 0.0
+        wall_before, start_epoch = 0.0, 0
         try:
             checkpoint = self.store.load_checkpoint(config)
             wall_before = self.store.wall_seconds(config) if checkpoint is not None else 0.0
             epoch, rows, previous = self._restore(checkpoint)
+            start_epoch = epoch
             self._status("running", epoch)
             self.store.write_metrics(config, rows)
             diverged_epoch, diverged_reason = None, None
@@ -289,7 +290,7 @@ class _Trainer:
                 log.epoch(rows[-1])
             log.close()
             final_sha256 = self.store.save_final(config, self.model.state_dict()) if diverged_epoch is None else ""
-            self._write_timing(wall_before + time.perf_counter() - start)
+            self._write_timing(start_epoch, wall_before, epoch, wall_before + time.perf_counter() - start)
             digest = self.store.metrics_digest(config)
             if diverged_epoch is not None:
                 status = self._status("diverged", diverged_epoch - 1, diverged_epoch=diverged_epoch,
@@ -297,19 +298,30 @@ class _Trainer:
             else:
                 status = self._status("done", epoch, metrics_sha256=digest, final_sha256=final_sha256)
         except (KeyboardInterrupt, SystemExit):
+            self._write_timing(start_epoch, wall_before, _safe_epochs_done(self.store, config),
+                               wall_before + time.perf_counter() - start)
             self._status("interrupted", _safe_epochs_done(self.store, config))
             raise
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
-            self._write_timing(wall_before + time.perf_counter() - start)
+            self._write_timing(start_epoch, wall_before, _safe_epochs_done(self.store, config),
+                               wall_before + time.perf_counter() - start)
             self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")
             raise RunFailedError(f"run {config.run_id} ({config.label()}) failed: {type(error).__name__}: {error}") \
                 from error
         return RunResult(config, status, self.store.read_run(config)[1])
 
-    def _write_timing(self, wall_seconds: float) -> None:
+    def _write_timing(self, start_epoch: int, wall_before: float, epochs_done: int, wall_seconds: float) -> None:
+        """timing.json: the wall time so far, and the wall time at each epoch count where the run started
+        or stopped (``wall_seconds_at``), so that a run extended later still tells its cost up to any
+        earlier end (:meth:`.RunStore.wall_seconds`)."""
         device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else machine_id()
-        self.store.write_timing(self.config, {"wall_seconds": wall_seconds, "device": str(self.device),
-                                              "threads": torch.get_num_threads(), "machine": device})
+        at_epochs = dict(self.store.timing(self.config).get("wall_seconds_at", {}))
+        if start_epoch > 0:
+            at_epochs.setdefault(str(start_epoch), wall_before)
+        at_epochs[str(epochs_done)] = wall_seconds
+        self.store.write_timing(self.config, {"wall_seconds": wall_seconds, "wall_seconds_at": at_epochs,
+                                              "device": str(self.device), "threads": torch.get_num_threads(),
+                                              "machine": device})
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         config = self.config

@@ -300,9 +300,10 @@ class RunStore:
         return self._read_json(path) if path.exists() else {}
 
     def wall_seconds(self, config: RunConfig) -> float:
-        """Training wall time recorded so far (0 when none was recorded)."""
-        path = self._file(config, "timing.json")
-        return float(self._read_json(path).get("wall_seconds", 0.0)) if path.exists() else 0.0
+        """Training wall time up to ``config.epochs`` when the run was stopped there and has been extended
+        since (timing.json's ``wall_seconds_at``), else the wall time recorded so far (0 when none was)."""
+        timing = self.timing(config)
+        return float(timing.get("wall_seconds_at", {}).get(str(config.epochs), timing.get("wall_seconds", 0.0)))
 
     def read_run(self, config: RunConfig) -> tuple[RunStatus | None, pd.DataFrame | None]:
         """The run's status and, once the run has ended, its metrics up to ``config.epochs``.
