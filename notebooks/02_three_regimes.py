@@ -45,6 +45,7 @@ elrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]  # effective
 seeds = [0, 1, 2]  # init seeds (the last layer is shared by all runs)
 bisection_steps = 1  # rounds of geometric bisection of the ELR brackets where the regime changes
 individual_elrs = [5e-3, 1e-1]  # ELRs also trained under the individual (per-layer) norm constraint, first seed
+filter_elrs = []  # ELRs also trained under the official code's individual constraint (every filter at the common RMS norm), first seed
 precision_elrs = []  # ELRs also trained with bfloat16 compute, every seed (validation of bfloat16)
 pilot_widths = [4, 8, 16, 32]  # appendix: widths timed on this chapter's training set
 pilot_train_sizes = [0]  # appendix: training-set sizes timed at this chapter's width (0: all images)
@@ -184,20 +185,24 @@ findings.tables.get("equal_loss")
 #
 # ## Total against individual norm constraint
 #
-# Under the individual constraint every layer keeps its own initial norm, so its ELR is frozen at
-# $\eta_i = \eta\,\|w_0\|^2/\|w_{i,0}\|^2$, the value the total-constraint run of the same $\eta$ starts from.
-# The two runs differ only in whether the layers may trade norm. The first seed, at {glue:text}`n_individual`
-# ELRs:
+# Two individual constraints are trained, on the first seed:
+# - **per layer** (at ELR {glue:text}`individual_elrs_md`): every layer keeps its own initial norm, so its ELR is
+#   frozen at $\eta_i = \eta\,\|w_0\|^2/\|w_{i,0}\|^2$, the value the total-constraint run of the same $\eta$
+#   starts from; the two runs differ only in whether the layers may trade norm.
+# - **per filter (RMS norm)** (at ELR {glue:text}`filter_elrs_md`), the official code's choice (its `fix_all_elr`):
+#   each of the $F$ filters of the SI layers is moved at the start, along its own direction, to the common norm
+#   $\|w_0\|/\sqrt{F}$ and kept there. The total norm stays $\|w_0\|$, so the learning rate is the same, but the
+#   initial point differs from every other run's and each filter's ELR is $F\eta$.
 #
 # :::{div} full-width
 # ```{glue:figure} fig_network_constraints
 # :name: fig-network-constraints
-# :alt: One column per ELR: the train loss against the epoch under the total (solid) and the individual (dashed) constraint, and below the per-layer ELRs under both.
+# :alt: One column per ELR: the train loss against the epoch under the total (solid), per-layer (dashed) and per-filter (dotted) constraints, and below the per-layer ELRs under each.
 # :width: 100%
 #
-# Top: train loss against the epoch under the total (solid) and the individual (dashed) constraint, one
-# column per ELR (title colour: the total-constraint run's regime). Bottom: the per-layer ELRs
-# $\mathrm{lr}/\|w_i\|^2$ (solid: total constraint; dashed, flat: individual constraint).
+# Top: train loss against the epoch under the total (solid), per-layer (dashed) and per-filter RMS-norm
+# (dotted) constraints, one column per ELR (title colour: the total-constraint run's regime). Bottom: the
+# per-layer ELRs $\mathrm{lr}/\|w_i\|^2$ (solid: total constraint; flat under both individual constraints).
 # ```
 # :::
 

@@ -34,6 +34,7 @@ class Params(NetworkParams):
     seeds: tuple[int, ...] = (0, 1, 2)  # init seeds (the last layer is shared by all runs)
     bisection_steps: int = 1  # rounds of geometric bisection of the ELR brackets where the regime changes
     individual_elrs: tuple[float, ...] = (5e-3, 1e-1)  # ELRs also trained under the individual (per-layer) norm constraint, first seed
+    filter_elrs: tuple[float, ...] = ()  # ELRs also trained under the official code's individual constraint (every filter at the common RMS norm), first seed
     precision_elrs: tuple[float, ...] = ()  # ELRs also trained with bfloat16 compute, every seed (validation of bfloat16)
     pilot_widths: tuple[int, ...] = (4, 8, 16, 32)  # appendix: widths timed on this chapter's training set
     pilot_train_sizes: tuple[int, ...] = (0,)  # appendix: training-set sizes timed at this chapter's width (0: all images)
@@ -43,12 +44,13 @@ class Params(NetworkParams):
         super().__post_init__()
         if not self.elrs or not self.seeds:
             raise ValueError("elrs and seeds must not be empty")
-        for elr in self.elrs + self.individual_elrs + self.precision_elrs:
+        for elr in self.elrs + self.individual_elrs + self.filter_elrs + self.precision_elrs:
             check_finite("elr", elr, positive=True)
-        outside = sorted(set(self.individual_elrs) - set(self.elrs))
-        if outside:
-            raise ValueError(f"individual_elrs {outside} are not in the grid elrs {list(self.elrs)}: each individual-"
-                             "constraint run is compared with the total-constraint run of the same ELR")
+        for name in ("individual_elrs", "filter_elrs"):
+            outside = sorted(set(getattr(self, name)) - set(self.elrs))
+            if outside:
+                raise ValueError(f"{name} {outside} are not in the grid elrs {list(self.elrs)}: each individual-"
+                                 "constraint run is compared with the total-constraint run of the same ELR")
 
 
 def base_config(params: Params, **changes) -> RunConfig:
@@ -96,13 +98,28 @@ def pilot_configs(params: Params) -> list[RunConfig]:
 
 
 def individual_configs(params: Params) -> list[RunConfig]:
-    """The first seed at each of ``individual_elrs`` under the individual (per-layer) constraint.
+    """The first seed at each of ``individual_elrs`` under the per-layer individual constraint, and at each of
+    ``filter_elrs`` under the official code's per-filter one.
 
-    Each layer keeps its initial norm, so its ELR stays frozen at ``eta_i = elr ||w_0||^2 / ||w_i0||^2``,
-    the value the total-constraint run of the same ELR starts from (paper §3, §5.2).
+    Per layer, each layer keeps its initial norm, so its ELR stays frozen at
+    ``eta_i = elr ||w_0||^2 / ||w_i0||^2``, the value the total-constraint run of the same ELR starts from
+    (paper §3, §5.2). Per filter (``grouping="filter_rms"``, the official ``fix_all_elr``), each of the F
+    filters of the SI layers is moved at the start to the common RMS norm ``||w_0|| / sqrt(F)`` and kept there,
+    so each filter's ELR is ``F elr`` and the total norm stays ``||w_0||`` (:class:`~sphere_regimes.optim.SphereSGD`).
     """
-    return [base_config(params, elr=elr, seed=params.seeds[0], constraint="individual", grouping="layer")
-            for elr in params.individual_elrs]
+    return ([base_config(params, elr=elr, seed=params.seeds[0], constraint="individual", grouping="layer")
+             for elr in params.individual_elrs]
+            + [base_config(params, elr=elr, seed=params.seeds[0], constraint="individual", grouping="filter_rms")
+               for elr in params.filter_elrs])
+
+
+CONSTRAINT_NAMES = {"layer": "per layer", "filter_rms": "per filter (RMS norm)"}
+"""How the chapter names the individual constraint of each ``grouping`` it trains."""
+
+
+def constraint_name(config: RunConfig) -> str:
+    """``total``, or the individual constraint's :data:`CONSTRAINT_NAMES` entry."""
+    return "total" if config.constraint == "total" else CONSTRAINT_NAMES[config.grouping]
 
 
 def bisection_elrs(params: Params, store: RunStore) -> list[float]:
@@ -299,7 +316,7 @@ class ThreeRegimesFindings(Findings):
     initial: pd.Series = None  # the common initial point's metrics
     chance_error: float = 0.9
     representative_elrs: list[float] = field(default_factory=list)  # one ELR per regime for the per-layer figure
-    constraint_pairs: dict[float, tuple[RunResult, RunResult]] = field(default_factory=dict)  # ELR -> (total, individual)
+    constraint_runs: dict[float, dict[str, RunResult]] = field(default_factory=dict)  # ELR -> constraint_name -> run, "total" first
     run_labels: pd.DataFrame = None  # regimes.label_ranges per run: the book's label and every label in the rule's range
     elr_labels: pd.Series = None  # ... per ELR, of the majority regime (e.g. "1/2")
 
@@ -316,9 +333,7 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     findings.groups = regimes.by_elr([r for r in found.grid if r.config.elr in params.elrs])
     findings.boundary_elrs = [math.sqrt(low * high) for _, _, low, high in boundaries]
     findings.representative_elrs = regimes.representative_elrs(regime_of)
-    total_of = {r.config.elr: r for r in found.grid if found.individual and r.config.seed == found.individual[0].config.seed}
-    findings.constraint_pairs = {r.config.elr: (total_of[r.config.elr], r) for r in sorted(found.individual,
-                                                                                        key=lambda r: r.config.elr)}
+    findings.constraint_runs = _constraint_runs(found)
     findings.run_labels, findings.elr_labels = regimes.label_ranges(found.grid, params.num_classes)
     findings.values.update(_setting_values(params, found, store, initial))
     findings.values.update(_rule_values(findings))
@@ -332,6 +347,18 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     _precision_findings(findings, found)
     findings.values["claims_md"] = _claims_sentence(findings.claims)
     return findings
+
+
+def _constraint_runs(found: Runs) -> dict[float, dict[str, RunResult]]:
+    """At each ELR with individual-constraint runs: the total-constraint run of the same seed, then those runs."""
+    if not found.individual:
+        return {}
+    seed = found.individual[0].config.seed
+    total_of = {r.config.elr: r for r in found.grid if r.config.seed == seed}
+    by_elr: dict[float, dict[str, RunResult]] = {}
+    for run in sorted(found.individual, key=lambda r: (r.config.elr, r.config.grouping)):
+        by_elr.setdefault(run.config.elr, {"total": total_of[run.config.elr]})[constraint_name(run.config)] = run
+    return by_elr
 
 
 def _grid_analysis(grid: list[RunResult], params: Params):
@@ -416,10 +443,15 @@ def _setting_values(params: Params, found: Runs, store: RunStore, initial: pd.Se
             "core_hours_other": core_hours(found.pilot + found.bfloat16, store),
             "initial_loss": float(initial["train_loss"]), "initial_grad": float(initial["effective_grad_norm"]),
             "bisection_steps": params.bisection_steps, "sharpness_every": params.sharpness_every,
-            "sharpness_images": found.grid[0].config.sharpness_images, "n_individual": len(found.individual),
+            "sharpness_images": found.grid[0].config.sharpness_images, "individual_elrs_md": _elr_list(params.individual_elrs), "filter_elrs_md": _elr_list(params.filter_elrs),
             "pilot_epochs": params.pilot_epochs, "n_grid_runs": len(found.grid),
             "dense_metric_epochs": params.dense_metric_epochs, "late_epochs": LATE_EPOCHS,
             "loss_levels_md": ", ".join(f"{level:g}" for level in LOSS_LEVELS)}
+
+
+def _elr_list(elrs: tuple[float, ...]) -> str:
+    """``elrs`` as the chapter's prose lists them ("none" when empty)."""
+    return ", ".join(f"{elr:g}" for elr in elrs) or "none"
 
 
 def _result_values(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, equal_loss,
@@ -428,8 +460,8 @@ def _result_values(summary: pd.DataFrame, regime_of: dict[float, int], boundarie
     best_elr = float(per_elr["best_test_error"].idxmin())
     late_elr = float(per_elr["late_test_error"].idxmin())
     constraints = "; ".join(
-        f"ELR {elr:g}: {_outcome(total, findings)} under the total constraint, {_outcome(individual, findings)} under "
-        "the individual one" for elr, (total, individual) in findings.constraint_pairs.items())
+        f"ELR {elr:g}: " + ", ".join(f"{_outcome(run, findings)} under the {name} constraint" for name, run in by_name.items())
+        for elr, by_name in findings.constraint_runs.items())
     return {
         "boundaries_md": "; ".join(f"{a}→{b} between ELR {low:g} and {high:g}" for a, b, low, high in boundaries)
         or "no regime change in this grid",
@@ -521,7 +553,7 @@ def _tables(summary: pd.DataFrame, equal_loss, findings: ThreeRegimesFindings, f
     rows = [{"elr": elr, "constraint": name, "regime": regimes.run_regime(run, findings.params.num_classes),
              "train_loss": run.final["train_loss"], "test_error": run.final["test_error"],
              "late_angle_deg": regimes.late_angle_deg(run.metrics)}
-            for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
+            for elr, by_name in findings.constraint_runs.items() for name, run in by_name.items()]
     tables["constraints"] = Table(pd.DataFrame(rows, columns=["elr", "constraint", "regime", "train_loss", "test_error",
                                                               "late_angle_deg"]),
                                   {"elr": scientific, "train_loss": ".3g", "test_error": ".3f", "late_angle_deg": ".2g"},
@@ -557,7 +589,7 @@ def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries,
     lines = [f"ELR {elr:g}: regime {findings.elr_labels[elr]} (seeds: {labels[elr]})" for elr in sorted(regime_of)]
     lines.append("boundaries: " + "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
     lines += [f"ELR {elr:g}, {name} constraint: regime {regimes.run_regime(run, findings.params.num_classes)}"
-              for elr, pair in findings.constraint_pairs.items() for name, run in zip(("total", "individual"), pair)]
+              for elr, by_name in findings.constraint_runs.items() for name, run in by_name.items()]
     return lines
 
 

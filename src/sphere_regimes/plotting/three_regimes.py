@@ -116,11 +116,16 @@ def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[floa
     return fig
 
 
-def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[float, int]) -> Figure:
-    """Total against individual norm constraint on the real network (paper §3 on a ConvNet): for each
-    ELR of ``pairs`` (``elr -> (total_run, individual_run)``), the train loss against the epoch (top)
-    and the per-layer ELRs (bottom), solid for the total and dashed for the individual constraint."""
-    elrs = sorted(pairs)
+CONSTRAINT_LINESTYLES = ("-", "--", ":")
+"""Line styles of the constraints in :func:`plot_network_constraints`, in the order a run mapping gives them."""
+
+
+def plot_network_constraints(runs: Mapping[float, Mapping[str, object]], regimes: Mapping[float, int]) -> Figure:
+    """Total against individual norm constraints on the real network (paper §3 on a ConvNet): for each
+    ELR of ``runs`` (``elr -> constraint name -> run``, the total constraint first), the train loss against
+    the epoch (top) and the per-layer ELRs (bottom), one line style per constraint
+    (:data:`CONSTRAINT_LINESTYLES`: solid for the total constraint)."""
+    elrs = sorted(runs)
     if not elrs:
         fig, ax = plt.subplots(figsize=FIGSIZE)
         ax.text(0.5, 0.5, "this preset trains no individual-constraint runs\n(individual_elrs is empty)",
@@ -131,7 +136,7 @@ def plot_network_constraints(pairs: Mapping[float, tuple], regimes: Mapping[floa
                              sharex=True, squeeze=False)
     for column, elr in enumerate(elrs):
         top, bottom = axes[0, column], axes[1, column]
-        for run, linestyle, name in zip(pairs[elr], ("-", "--"), ("total", "individual")):
+        for (name, run), linestyle in zip(runs[elr].items(), CONSTRAINT_LINESTYLES):
             rows = run.metrics.dropna(subset=["train_loss"])
             top.plot(rows.index, rows["train_loss"].clip(lower=LOG_FLOOR), color="0.2", linestyle=linestyle,
                      label=f"{name} constraint")
@@ -158,5 +163,5 @@ def figures(findings) -> dict[str, Figure]:
                                                              findings.chance_error),
              "fig_layer_self_tuning": plot_layer_self_tuning(findings.groups, findings.representative_elrs,
                                                              findings.regime_of),
-             "fig_network_constraints": plot_network_constraints(findings.constraint_pairs, findings.regime_of)}
+             "fig_network_constraints": plot_network_constraints(findings.constraint_runs, findings.regime_of)}
     return drawn
