@@ -47,6 +47,11 @@ bisection_steps = 1  # rounds of geometric bisection of the ELR brackets where t
 individual_elrs = [5e-3, 1e-1]  # ELRs also trained under the individual (per-layer) norm constraint, first seed
 filter_elrs = []  # ELRs also trained under the official code's individual constraint (every filter at the common RMS norm), first seed
 precision_elrs = []  # ELRs also trained with bfloat16 compute, every seed (validation of bfloat16)
+budget_elrs = []  # the budget study: these runs of the grid (or its bisection) trained on to budget_epochs
+budget_seeds = [0]  # ... for these seeds
+budget_epochs = 1000  # ... epochs (the paper's budget)
+budgets = [100, 150, 300, 1000]  # epochs after which the budget study reads its runs
+budget_loss_levels = [1e-2, 1e-3]  # train-loss levels of the budget study's epochs to converge
 pilot_widths = [4, 8, 16, 32]  # appendix: widths timed on this chapter's training set
 pilot_train_sizes = [0]  # appendix: training-set sizes timed at this chapter's width (0: all images)
 pilot_epochs = 2  # appendix: epochs of each pilot run (full metrics every epoch)
@@ -212,6 +217,48 @@ findings.tables["constraints"]
 # %% [markdown]
 # At the end of training: {glue:md}`constraints_md`.
 #
+# (sec-budget)=
+# ## How long is long enough?
+#
+# The paper trains for 1000 epochs; this chapter's grid for {glue:text}`epochs`. Near the 1→2 boundary the budget
+# may decide the label: the authors' follow-up found the epochs a run needs to converge growing sharply there
+# (ResNet18SI on CIFAR-10: 81–90 epochs at ELR 3e-4, 2621 at 3.9e-4). This study trains the grid's runs at ELR
+# {glue:text}`budget_elrs_md` (seed {glue:text}`budget_seeds_md`) on to {glue:text}`budget_epochs` epochs
+# ({glue:text}`n_budget_runs` runs, {glue:text}`budget_core_hours:.2f` core-hours in all, their first
+# {glue:text}`epochs` epochs included) and reads each as it stood after {glue:text}`budgets_md` epochs, with the
+# book's rule. A run's *epochs to stay below* a loss level is the first evaluated epoch after which its train
+# loss never exceeds the level again (evaluated every epoch up to {glue:text}`dense_metric_epochs`, then every
+# {glue:text}`budget_metric_every`).
+#
+# :::{div} full-width
+# ```{glue:figure} fig_budget
+# :name: fig-budget
+# :alt: Left, the train loss of each budget-study run against the epoch with the budgets marked; right, the epochs until the loss stays below each level against the ELR.
+# :width: 100%
+#
+# Left: train loss against the epoch of each run of the study over its whole budget (dashed: the budgets it is
+# read at). Right: epochs until the train loss stays below each level against the ELR (open markers on the
+# dashed line: never within the run's epochs).
+# ```
+# :::
+
+# %% tags=["remove-input"]
+findings.tables["convergence"]
+
+# %% [markdown]
+# Labels and test errors after each budget (best: the best evaluated epoch; late: the mean over the last
+# {glue:text}`late_epochs` epochs):
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["budget"]
+
+# %% [markdown]
+# Where the 1→2 boundary lies among the study's ELRs: {glue:md}`budget_boundary_md`.
+
+# %% tags=["remove-input"]
+findings.tables["budget_boundary"]
+
+# %% [markdown]
 # (claims)=
 # ## Claims
 #

@@ -1,4 +1,4 @@
-"""An independent reading of the committed store for the claims tests: pandas and json only, no
+"""An independent reading of the committed store for the claims tests: pandas, json and yaml only, no
 sphere_regimes analysis code, so that a claim's test recomputes its value another way than the ledger.
 
 The regime rule is written here again from its description (``sphere_regimes.regimes`` module
@@ -13,8 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 STORE = Path(__file__).resolve().parents[1] / "results"
+GRID_EPOCHS = 150  # the three-regimes chapter reads this many epochs of its runs (the budget study extends some)
+GRID_DROP_LAST = bool((yaml.safe_load((STORE.parent / "presets" / "cpu.yaml").read_text())["notebooks"]
+                       .get("02_three_regimes") or {}).get("drop_last_batch", False))  # the cpu preset's choice
 CHANCE_MARGIN = 0.1  # regime 3: train error within this of chance
 MOVING_ANGLE_DEG = 3.0  # regime 2: median angle per epoch over the last quarter at least this
 CONVERGED_LOSS = 1e-3  # ... while the last train loss is at least this
@@ -36,6 +40,11 @@ def runs(root: Path = STORE) -> pd.DataFrame:
 def metrics(run_id: str, root: Path = STORE) -> pd.DataFrame:
     """The run's ``metrics.csv`` indexed by epoch (0: the initial point)."""
     return pd.read_csv(Path(root) / run_id / "metrics.csv", index_col="epoch")
+
+
+def grid_metrics(run_id: str, root: Path = STORE) -> pd.DataFrame:
+    """The first :data:`GRID_EPOCHS` epochs of a run of the three-regimes grid."""
+    return metrics(run_id, root).loc[:GRID_EPOCHS]
 
 
 def second_half(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,14 +76,22 @@ def majority(labels) -> int:
     return int(max(counts.index[counts == counts.max()]))
 
 
+def drops_last_batch(table: pd.DataFrame) -> pd.Series:
+    """Per run of :func:`runs`, whether it trained on whole batches only (``drop_last_batch``, absent before it existed)."""
+    if "drop_last_batch" not in table:
+        return pd.Series(False, index=table.index)
+    return table["drop_last_batch"].astype("boolean").fillna(False).astype(bool)
+
+
 def sphere_grid(root: Path = STORE) -> pd.DataFrame:
     """The three-regimes chapter's total-constraint runs of the ``cpu`` preset (150 epochs on the sphere,
     width 8, 10k images, float32 passes, no init_from), with each run's regime."""
     table = runs(root)
     float32 = table["compute_dtype"].fillna("float32") == "float32" if "compute_dtype" in table else True
-    grid = table[float32 & (table["optimizer"] == "sphere") & (table["constraint"] == "total") & (table["epochs"] == 150)
-                 & (table["width"] == 8) & (table["train_size"] == 10000) & table["init_from"].isna()].copy()
-    grid["regime"] = [regime(metrics(r.run_id, root), status=r.status) for r in grid.itertuples()]
+    grid = table[float32 & (drops_last_batch(table) == GRID_DROP_LAST) & (table["optimizer"] == "sphere")
+                 & (table["constraint"] == "total") & (table["epochs"] >= GRID_EPOCHS) & (table["width"] == 8)
+                 & (table["train_size"] == 10000) & table["init_from"].isna()].copy()
+    grid["regime"] = [regime(grid_metrics(r.run_id, root), status=r.status) for r in grid.itertuples()]
     return grid.sort_values(["elr", "seed"]).reset_index(drop=True)
 
 

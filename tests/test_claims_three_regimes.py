@@ -43,7 +43,7 @@ def grid() -> pd.DataFrame:
     table = reference.sphere_grid()
     rows = []
     for run in table.itertuples():
-        frame = reference.metrics(run.run_id)
+        frame = reference.grid_metrics(run.run_id)
         full = frame[frame["train_loss"].notna()]
         late = reference.second_half(frame)
         rows.append({"run_id": run.run_id, "elr": run.elr, "seed": run.seed, "regime": run.regime,
@@ -74,7 +74,7 @@ def _fraction_of_steps(values: pd.Series, rising: bool) -> float:
 
 def _at_loss(run_id: str, column: str, level: float) -> float:
     """``column`` where the run's loss first reaches ``level``, linear in log loss between evaluated epochs."""
-    both = reference.metrics(run_id)[["train_loss", column]].dropna()
+    both = reference.grid_metrics(run_id)[["train_loss", column]].dropna()
     log_loss = np.log(both["train_loss"].to_numpy())
     crossed = np.flatnonzero(log_loss <= np.log(level))
     if len(crossed) == 0 or crossed[0] == 0:
@@ -95,7 +95,7 @@ def test_the_ledger_verdicts_are_the_pinned_ones(findings):
 
 def test_projection_norm_exact(value):
     deviation = max(float((n / n.iloc[0] - 1).abs().max()) for n in
-                    (reference.metrics(r)["si_norm"].dropna() for r in reference.sphere_grid()["run_id"]))
+                    (reference.grid_metrics(r)["si_norm"].dropna() for r in reference.sphere_grid()["run_id"]))
     assert value["projection.norm_exact"] == pytest.approx(deviation, rel=1e-12)
 
 
@@ -244,7 +244,7 @@ def test_labels_that_change_within_the_rules_range_are_the_unstable_ones(finding
     seen = {r.run_id: set() for r in grid.itertuples()}
     for angle, margin, fraction, statistic in itertools.product(ANGLES, MARGINS, FRACTIONS, STATISTICS):
         for run in grid.itertuples():
-            seen[run.run_id].add(reference.regime(reference.metrics(run.run_id), angle=angle, margin=margin,
+            seen[run.run_id].add(reference.regime(reference.grid_metrics(run.run_id), angle=angle, margin=margin,
                                                   fraction=fraction, statistic=statistic))
     expected = grid.assign(unstable=[len(seen[r.run_id]) > 1 for r in grid.itertuples()])
     ours = findings.run_labels.merge(expected, on=["elr", "seed"], suffixes=("", "_reference"))

@@ -27,6 +27,7 @@ interrupted too (stores written before the ``interrupted`` status look like that
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import hashlib
@@ -93,6 +94,15 @@ class RunResult:
     def final(self) -> pd.Series:
         """The last epoch's row with every full metric (the last evaluated one)."""
         return self.metrics.dropna(subset=["train_loss"]).iloc[-1]
+
+    def up_to(self, epochs: int) -> RunResult:
+        """The run as it stood after ``epochs`` epochs: its metrics up to there, ``done`` unless it had
+        diverged by then (a run read at a shorter budget than it was trained for)."""
+        if epochs >= self.status.epochs_done:
+            return self
+        status = dataclasses.replace(self.status, status="done", epochs_done=epochs, diverged_epoch=None,
+                                     diverged_reason=None, metrics_sha256="", final_sha256="")
+        return RunResult(self.config.replace(epochs=epochs), status, self.metrics[self.metrics.index <= epochs])
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -20,6 +20,7 @@ from ..optim import SphereSGD
 from ..regime_map import boundary_search
 from ..store import RunResult, RunStore
 from ..table import Table, scientific
+from . import budget
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
 
@@ -36,6 +37,11 @@ class Params(NetworkParams):
     individual_elrs: tuple[float, ...] = (5e-3, 1e-1)  # ELRs also trained under the individual (per-layer) norm constraint, first seed
     filter_elrs: tuple[float, ...] = ()  # ELRs also trained under the official code's individual constraint (every filter at the common RMS norm), first seed
     precision_elrs: tuple[float, ...] = ()  # ELRs also trained with bfloat16 compute, every seed (validation of bfloat16)
+    budget_elrs: tuple[float, ...] = ()  # the budget study: these runs of the grid (or its bisection) trained on to budget_epochs
+    budget_seeds: tuple[int, ...] = (0,)  # ... for these seeds
+    budget_epochs: int = 1000  # ... epochs (the paper's budget)
+    budgets: tuple[int, ...] = (100, 150, 300, 1000)  # epochs after which the budget study reads its runs
+    budget_loss_levels: tuple[float, ...] = (1e-2, 1e-3)  # train-loss levels of the budget study's epochs to converge
     pilot_widths: tuple[int, ...] = (4, 8, 16, 32)  # appendix: widths timed on this chapter's training set
     pilot_train_sizes: tuple[int, ...] = (0,)  # appendix: training-set sizes timed at this chapter's width (0: all images)
     pilot_epochs: int = 2  # appendix: epochs of each pilot run (full metrics every epoch)
@@ -46,6 +52,15 @@ class Params(NetworkParams):
             raise ValueError("elrs and seeds must not be empty")
         for elr in self.elrs + self.individual_elrs + self.filter_elrs + self.precision_elrs:
             check_finite("elr", elr, positive=True)
+        if self.budget_elrs and not (max(self.budgets) <= self.budget_epochs and self.epochs <= self.budget_epochs):
+            raise ValueError(f"budgets {list(self.budgets)} and epochs {self.epochs} must not exceed budget_epochs "
+                             f"{self.budget_epochs}: the budget study reads its runs after at most that many epochs")
+        if self.budget_elrs:
+            probe = base_config(self, elr=self.budget_elrs[0], seed=self.budget_seeds[0], epochs=self.budget_epochs)
+            short = [b for b in self.budgets if sum(map(probe.has_full_metrics, range(1, b))) < 2]
+            if short:
+                raise ValueError(f"budgets {short} leave fewer than 3 evaluated epochs to label a run (metrics every "
+                                 f"epoch up to {self.dense_metric_epochs}, then every {self.metric_every}); use longer budgets")
         for name in ("individual_elrs", "filter_elrs"):
             outside = sorted(set(getattr(self, name)) - set(self.elrs))
             if outside:
@@ -75,7 +90,15 @@ def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
     store = store if store is not None else presets.preset_store(params.preset)
     grid = [base_config(params, elr=elr, seed=seed) for seed in params.seeds for elr in params.elrs]
     return (grid + grid_configs(params, bisection_elrs(params, store)) + individual_configs(params) + pilot_configs(params)
-            + precision_configs(params))
+            + precision_configs(params) + budget_configs(params))
+
+
+def budget_configs(params: Params) -> list[RunConfig]:
+    """The budget study's runs: the grid's setting at each of ``budget_elrs`` and ``budget_seeds`` for
+    ``budget_epochs``. The epochs are not part of a run's id, so where the grid (or its bisection) has the
+    same ELR and seed, this is that run trained on, and the grid reads its first ``epochs``."""
+    return [base_config(params, elr=elr, seed=seed, epochs=params.budget_epochs)
+            for elr in params.budget_elrs for seed in params.budget_seeds]
 
 
 def precision_configs(params: Params) -> list[RunConfig]:
@@ -139,6 +162,7 @@ class Runs:
     individual: list[RunResult]  # individual constraint (:func:`individual_configs`)
     pilot: list[RunResult]  # timing pilot (:func:`pilot_configs`)
     bfloat16: list[RunResult]  # the grid's setting with bfloat16 passes (:func:`precision_configs`)
+    budget: list[RunResult]  # the budget study's runs to budget_epochs (:func:`budget_configs`)
 
 
 def runs(params: Params, store: RunStore | None = None) -> Runs:
@@ -146,12 +170,14 @@ def runs(params: Params, store: RunStore | None = None) -> Runs:
     store = store if store is not None else presets.preset_store(params.preset)
     results = load_results(plan(params, store), store, NOTEBOOK, params.preset)
     pilot_ids = {c.run_id for c in pilot_configs(params)}
-    main = [r for r in results if r.config.run_id not in pilot_ids]
+    budget = {c for c in budget_configs(params)}
+    main = [r for r in results if r.config.run_id not in pilot_ids and r.config not in budget]
     float32 = [r for r in main if r.config.compute_dtype == "float32"]
     return Runs(grid=[r for r in float32 if r.config.constraint == "total"],
                 individual=[r for r in float32 if r.config.constraint == "individual"],
                 bfloat16=[r for r in main if r.config.compute_dtype == "bfloat16"],
-                pilot=[r for r in results if r.config.run_id in pilot_ids])
+                pilot=[r for r in results if r.config.run_id in pilot_ids],
+                budget=[r for r in results if r.config in budget])
 
 
 # --------------------------------------------------------------------------- claims
@@ -319,6 +345,8 @@ class ThreeRegimesFindings(Findings):
     constraint_runs: dict[float, dict[str, RunResult]] = field(default_factory=dict)  # ELR -> constraint_name -> run, "total" first
     run_labels: pd.DataFrame = None  # regimes.label_ranges per run: the book's label and every label in the rule's range
     elr_labels: pd.Series = None  # ... per ELR, of the majority regime (e.g. "1/2")
+    budget_runs: list[RunResult] = field(default_factory=list)  # the budget study's runs to budget_epochs
+    convergence: pd.DataFrame = None  # budget.convergence_epochs of the budget runs
 
 
 def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindings:
@@ -342,9 +370,10 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     findings.tables["sensitivity"], findings.values["boundary_variants_md"] = _sensitivity(found.grid, params.num_classes)
     findings.claims = flag_unstable(_claims(found.grid, summary, regime_of, boundaries, equal_loss,
                                             findings.chance_error), findings.run_labels, regime_of)
-    findings.tables["claims"] = claims_table(findings.claims)
     findings.key_numbers = _key_numbers(summary, regime_of, boundaries, findings)
     _precision_findings(findings, found)
+    _budget_findings(findings, found, store)
+    findings.tables["claims"] = claims_table(findings.claims)
     findings.values["claims_md"] = _claims_sentence(findings.claims)
     return findings
 
@@ -356,7 +385,7 @@ def _constraint_runs(found: Runs) -> dict[float, dict[str, RunResult]]:
     seed = found.individual[0].config.seed
     total_of = {r.config.elr: r for r in found.grid if r.config.seed == seed}
     by_elr: dict[float, dict[str, RunResult]] = {}
-    for run in sorted(found.individual, key=lambda r: (r.config.elr, r.config.grouping)):
+    for run in sorted(found.individual, key=lambda r: (r.config.elr, list(CONSTRAINT_NAMES).index(r.config.grouping))):
         by_elr.setdefault(run.config.elr, {"total": total_of[run.config.elr]})[constraint_name(run.config)] = run
     return by_elr
 
@@ -424,6 +453,59 @@ def _precision_findings(findings: ThreeRegimesFindings, found: Runs) -> None:
            + "; ".join(f"`{claim}` {a} → {b}" for claim, a, b in changed) + "."))
     findings.key_numbers.append(f"bfloat16: {'passes' if passed else 'fails'} (failed ELRs: {', '.join(failed) or 'none'}; "
                                 f"changed verdicts: {len(changed)})")
+
+
+def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStore) -> None:
+    """The budget study (:mod:`.budget`): the epochs until the train loss stays below each of
+    ``budget_loss_levels``, the labels and test errors after each of ``budgets``, where the 1→2 boundary
+    lies among the study's ELRs at each budget, and the claim ``budget.slower_near_boundary``. Adds the
+    tables ``budget``, ``convergence`` and ``budget_boundary`` and the values ``budget_*``."""
+    params = findings.params
+    findings.budget_runs = sorted(found.budget, key=lambda r: (r.config.elr, r.config.seed))
+    findings.convergence = budget.convergence_epochs(findings.budget_runs, params.budget_loss_levels)
+    readings = budget.at_budgets(findings.budget_runs, params.budgets, params.num_classes, LATE_EPOCHS)
+    boundary = budget.boundary_by_budget(readings)
+    longest = readings[readings["budget"] == readings["budget"].max()] if len(readings) else readings
+    findings.claims.append(budget.slower_near_boundary(findings.convergence, longest))
+    findings.tables["budget"] = Table(readings, {"elr": scientific, "best_test_error": ".4f",
+                                                 "late_test_error": ".4f", "train_loss": ".3g"},
+                                      show_index=False, headings={**HEADINGS, "budget": "after epochs",
+                                                                  "regime": "regime"})
+    epochs = findings.convergence.pivot_table(index=["elr", "seed"], columns="level", values="epochs")
+    epochs.columns = [f"epochs to stay below {level:g}" for level in epochs.columns]
+    findings.tables["convergence"] = Table(epochs, {"elr": scientific, **{c: ".0f" for c in epochs.columns}},
+                                           headings=HEADINGS)
+    findings.tables["budget_boundary"] = Table(boundary, {"below": scientific, "above": scientific},
+                                               show_index=False,
+                                               headings={"budget": "after epochs", "below": "highest regime-1 ELR",
+                                                         "above": "next ELR of the study",
+                                                         "regimes": "majority regime per ELR"})
+    findings.values.update({
+        "n_budget_runs": len(findings.budget_runs), "budget_epochs": params.budget_epochs,
+        "budget_metric_every": params.metric_every,
+        "budget_elrs_md": _elr_list(params.budget_elrs),
+        "budget_seeds_md": ", ".join(map(str, params.budget_seeds)),
+        "budgets_md": ", ".join(map(str, params.budgets)),
+        "budget_levels_md": ", ".join(f"{level:g}" for level in params.budget_loss_levels),
+        "budget_core_hours": core_hours(findings.budget_runs, store),
+        "budget_boundary_md": _budget_boundary_sentence(boundary),
+    })
+
+
+def _budget_boundary_sentence(boundary: pd.DataFrame) -> str:
+    """Where the 1→2 boundary lies among the budget study's ELRs after each budget, in words."""
+    if boundary.empty:
+        return "this preset trains no budget study"
+    return "; ".join(f"after {row.budget} epochs {_bracket_words(row)}" for row in boundary.itertuples())
+
+
+def _bracket_words(row) -> str:
+    """One row of :func:`budget.boundary_by_budget` in words."""
+    if math.isnan(row.below):
+        return f"no ELR of the study converges (regimes {row.regimes})"
+    if math.isnan(row.above):
+        return f"every ELR of the study converges (up to {row.below:.3g})"
+    return f"between {row.below:.3g} and {row.above:.3g}"
 
 
 def _equal_loss(grid: list[RunResult], regime_of: dict[float, int]) -> dict[str, pd.DataFrame]:

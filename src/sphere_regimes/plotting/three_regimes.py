@@ -154,6 +154,46 @@ def plot_network_constraints(runs: Mapping[float, Mapping[str, object]], regimes
     return fig
 
 
+LEVEL_MARKERS = ("o", "s", "^", "D")
+"""Markers of the loss levels in :func:`plot_budget`."""
+
+
+def plot_budget(runs: Sequence, convergence, budgets: Sequence[int]) -> Figure:
+    """The budget study: the train loss of each run against the epoch over its whole budget, with the budgets
+    it is read at marked (left), and the epochs until the loss stays below each level against the ELR
+    (right; a run that never does within its epochs is drawn at the top edge, open): the follow-up's
+    "transition" figure. ``convergence`` is :func:`sphere_regimes.chapters.budget.convergence_epochs`."""
+    fig, (loss_ax, epochs_ax) = plt.subplots(1, 2, figsize=(FULL_WIDTH, 4.2))
+    if not runs:
+        for ax in (loss_ax, epochs_ax):
+            ax.text(0.5, 0.5, "this preset trains no budget study\n(budget_elrs is empty)", ha="center",
+                    va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+        return fig
+    colors = elr_colors(sorted({r.config.elr for r in runs}))
+    for run in runs:
+        rows = run.metrics.dropna(subset=["train_loss"])
+        loss_ax.plot(rows.index, rows["train_loss"].clip(lower=LOG_FLOOR), color=colors[run.config.elr],
+                     linewidth=0.9, label=f"ELR {run.config.elr:.3g}, seed {run.config.seed}")
+    for budget in budgets:
+        loss_ax.axvline(budget, **REFERENCE_STYLE)
+    loss_ax.set(yscale="log", xlabel="epoch", ylabel="train loss (train mode)")
+    longest = max(r.config.epochs for r in runs)
+    for marker, (level, rows) in zip(LEVEL_MARKERS, convergence.groupby("level", sort=False)):
+        finite = rows[rows["epochs"] < float("inf")]
+        never = rows[rows["epochs"] == float("inf")]
+        line = epochs_ax.scatter(finite["elr"], finite["epochs"], marker=marker, color="0.2", s=28,
+                                 label=f"below {level:g}")
+        epochs_ax.scatter(never["elr"], [longest] * len(never), marker=marker, facecolors="none",
+                          edgecolors=line.get_facecolor(), s=28)
+    epochs_ax.axhline(longest, **REFERENCE_STYLE, label=f"never within {longest} epochs (open)")
+    epochs_ax.set(yscale="log", ylabel="epochs until the loss stays below")
+    set_elr_axis(epochs_ax, label="ELR")
+    epochs_ax.legend(loc="best")
+    legend_below(fig, *loss_ax.get_legend_handles_labels(), ncols=4)
+    return fig
+
+
 def figures(findings) -> dict[str, Figure]:
     """The chapter's figures from its :class:`~sphere_regimes.chapters.three_regimes.ThreeRegimesFindings`,
     under their glue names."""
@@ -163,5 +203,6 @@ def figures(findings) -> dict[str, Figure]:
                                                              findings.chance_error),
              "fig_layer_self_tuning": plot_layer_self_tuning(findings.groups, findings.representative_elrs,
                                                              findings.regime_of),
-             "fig_network_constraints": plot_network_constraints(findings.constraint_runs, findings.regime_of)}
+             "fig_network_constraints": plot_network_constraints(findings.constraint_runs, findings.regime_of),
+             "fig_budget": plot_budget(findings.budget_runs, findings.convergence, findings.params.budgets)}
     return drawn
