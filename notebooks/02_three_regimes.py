@@ -270,6 +270,12 @@ findings.tables["budget_boundary"]
 # %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
 
+# %% [markdown]
+# {glue:md}`edition_md`
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["edition_changes"]
+
 # %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT
 print(findings.report())

@@ -6,6 +6,7 @@ reproduction (``smoke``: seconds, for CI; ``cpu``: the real reproduction on 2 CP
 
     description: what this preset is for
     store: committed  # optional: read and extend results/ (default: its own store, _work/PRESET/results)
+    earlier_edition: cpu-first-edition  # optional: the chapters compare their verdicts with this preset's
     notebooks:
       01_toy_theory:
         n_iterations: 500
@@ -55,12 +56,15 @@ def load_preset(name: str) -> dict[str, Any]:
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or " ".join(str(error).split())
         raise PresetError(f"{path} is not valid YAML{position}: {problem}; fix the file") from None
-    unknown = sorted(set(preset) - {"description", "notebooks", "store"})
+    unknown = sorted(set(preset) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise PresetError(f"{path}: unknown top-level key(s) {unknown}; allowed: description, notebooks, store")
+        raise PresetError(f"{path}: unknown top-level key(s) {unknown}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     store = preset.get("store", "own")
     if store not in STORES:
         raise PresetError(f"{path}: store must be one of {list(STORES)}, got {store!r}")
+    earlier = preset.get("earlier_edition", "")
+    if earlier and (earlier == name or not (paths.PRESETS_DIR / f"{earlier}.yaml").is_file()):
+        raise PresetError(f"{path}: earlier_edition must name another preset of {paths.PRESETS_DIR}, got {earlier!r}")
     notebooks = preset.get("notebooks") or {}
     if not isinstance(notebooks, dict) or not all(isinstance(v, dict) for v in notebooks.values()):
         raise PresetError(f"{path}: 'notebooks' must map notebook names to parameter mappings")
@@ -68,7 +72,13 @@ def load_preset(name: str) -> dict[str, Any]:
     unknown = sorted(set(notebooks) - set(known))
     if unknown:
         raise PresetError(f"{path}: unknown notebook(s) {unknown}; the notebooks are {known}")
-    return {"description": preset.get("description", ""), "notebooks": notebooks, "store": store}
+    return {"description": preset.get("description", ""), "notebooks": notebooks, "store": store,
+            "earlier_edition": earlier}
+
+
+TOP_LEVEL_KEYS = ("description", "store", "earlier_edition", "notebooks")
+"""What a preset may say: what it is for, its result store (:data:`STORES`), the preset of the earlier edition of
+the same reproduction whose verdicts its chapters compare with (optional), and each notebook's parameters."""
 
 
 def where(preset: str, notebook: str) -> str:

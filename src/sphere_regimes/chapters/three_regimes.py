@@ -20,7 +20,7 @@ from ..optim import SphereSGD
 from ..regime_map import boundary_search
 from ..store import RunResult, RunStore
 from ..table import Table, scientific
-from . import budget
+from . import budget, editions
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
 
@@ -371,8 +371,10 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     findings.claims = flag_unstable(_claims(found.grid, summary, regime_of, boundaries, equal_loss,
                                             findings.chance_error), findings.run_labels, regime_of)
     findings.key_numbers = _key_numbers(summary, regime_of, boundaries, findings)
-    _precision_findings(findings, found)
+    earlier = editions.earlier_findings(params, analyse)
+    _precision_findings(findings, found, earlier)
     _budget_findings(findings, found, store)
+    editions.compare(findings, earlier, _claims_at_earlier_elrs(found, earlier, params))
     findings.tables["claims"] = claims_table(findings.claims)
     findings.values["claims_md"] = _claims_sentence(findings.claims)
     return findings
@@ -404,11 +406,19 @@ def _grid_analysis(grid: list[RunResult], params: Params):
     return summary, regime_of, regimes.grid_boundaries(summary), _equal_loss(grid, regime_of)
 
 
-def _precision_findings(findings: ThreeRegimesFindings, found: Runs) -> None:
+def _precision_findings(findings: ThreeRegimesFindings, found: Runs, earlier: ThreeRegimesFindings | None) -> None:
     """The bfloat16 validation (issue 16): :func:`precision_agreement` at each ELR of ``precision_elrs``, and the
     verdicts of the chapter's claims recomputed on the grid with the bfloat16 runs in place of the float32 ones
     (:func:`with_bfloat16`). Adds the tables ``precision`` and ``precision_detail`` and the sentence
-    ``precision_md``."""
+    ``precision_md``. A preset that trains no bfloat16 runs shows its ``earlier`` edition's validation, if any."""
+    if not found.bfloat16 and earlier is not None and not earlier.tables["precision"].frame.empty:
+        for name in ("precision", "precision_detail"):
+            findings.tables[name] = earlier.tables[name]
+        findings.values["precision_passed"] = earlier.values["precision_passed"]
+        findings.values["precision_md"] = (
+            f"This preset trains no bfloat16 runs: the validation shown is its earlier edition's (preset "
+            f"`{earlier.params.preset}`), on that edition's own float32 runs. " + earlier.values["precision_md"])
+        return
     if not found.bfloat16:
         findings.values["precision_md"] = ("This preset trains no bfloat16 runs (`precision_elrs` is empty), so "
                                            "this page computes no verdict on the precision.")
@@ -453,6 +463,18 @@ def _precision_findings(findings: ThreeRegimesFindings, found: Runs) -> None:
            + "; ".join(f"`{claim}` {a} → {b}" for claim, a, b in changed) + "."))
     findings.key_numbers.append(f"bfloat16: {'passes' if passed else 'fails'} (failed ELRs: {', '.join(failed) or 'none'}; "
                                 f"changed verdicts: {len(changed)})")
+
+
+def _claims_at_earlier_elrs(found: Runs, earlier: ThreeRegimesFindings | None, params: Params) -> list[Claim] | None:
+    """The chapter's claims on this preset's grid restricted to the ELRs of the ``earlier`` edition's grid
+    (those this grid also has): a verdict that changes here changed under the same ELRs, with the setting."""
+    if earlier is None:
+        return None
+    elrs = set(earlier.summary["elr"])
+    grid = [r for r in found.grid if r.config.elr in elrs]
+    if len({r.config.elr for r in grid}) < 2:
+        return None
+    return _claims(grid, *_grid_analysis(grid, params), 1 - 1 / params.num_classes)
 
 
 def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStore) -> None:
