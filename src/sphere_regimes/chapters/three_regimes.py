@@ -392,16 +392,22 @@ def _constraint_runs(found: Runs) -> dict[float, dict[str, RunResult]]:
     return by_elr
 
 
-def _grid_analysis(grid: list[RunResult], params: Params):
-    """The per-run summary of the total-constraint runs (:func:`regimes.run_summary` with the late test error,
-    the loss at half the run and the late loss over the initial one added), the majority regime per ELR, the
-    grid's boundaries and the regime-1 runs at equal loss (:func:`_equal_loss`)."""
+def _grid_summary(grid: list[RunResult], params: Params) -> pd.DataFrame:
+    """The per-run summary of total-constraint runs: :func:`regimes.run_summary` with the late test error, the
+    loss at half the run and the late loss over the initial one added."""
     summary = regimes.run_summary(grid, params.num_classes)
     ordered = sorted(grid, key=lambda r: (r.config.elr, r.config.seed))  # the summary's row order
     summary["late_test_error"] = [regimes.tail_mean(r.metrics, "test_error", LATE_EPOCHS) for r in ordered]
     summary["loss_at_half"] = [regimes.second_half(r.metrics)["train_loss"].iloc[0] for r in ordered]
     summary["late_loss_over_initial"] = [regimes.second_half(r.metrics)["train_loss"].mean() / r.metrics.loc[0, "train_loss"]
                                          for r in ordered]
+    return summary
+
+
+def _grid_analysis(grid: list[RunResult], params: Params):
+    """:func:`_grid_summary`, the majority regime per ELR, the grid's boundaries and the regime-1 runs at
+    equal loss (:func:`_equal_loss`)."""
+    summary = _grid_summary(grid, params)
     regime_of = {float(e): int(r) for e, r in regimes.majority_regimes(summary).items()}
     return summary, regime_of, regimes.grid_boundaries(summary), _equal_loss(grid, regime_of)
 
@@ -428,7 +434,7 @@ def _precision_findings(findings: ThreeRegimesFindings, found: Runs, earlier: Th
     params = findings.params
     elrs = sorted({r.config.elr for r in found.bfloat16})
     float32 = findings.summary[findings.summary["elr"].isin(elrs)]
-    bfloat16 = _grid_analysis(found.bfloat16, params)[0]
+    bfloat16 = _grid_summary(found.bfloat16, params)
     agreement = precision_agreement(float32, bfloat16)
     grid = with_bfloat16(found.grid, found.bfloat16)
     changed = [(a.id, a.verdict, b.verdict) for a, b in zip(findings.claims, _claims(grid, *_grid_analysis(grid, params),
