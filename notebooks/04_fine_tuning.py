@@ -21,7 +21,7 @@
 # regime 3 (a random walk) is no better than starting from scratch. This chapter tests the four statements on
 # our setting; the {ref}`fine-tuning-claims` section gives the ledger's verdicts.
 #
-# **Setting and runtime.** Pre-training: the three-regimes chapter's setting under the same preset
+# **Setting and runtime.** Pre-training: the three-regimes chapter's setting under {glue:md}`sphere_setting_md`
 # (ConvNetSI of width {glue:text}`width` on {glue:md}`data_md`, batch {glue:text}`batch_size`, total
 # constraint, the same init and frozen last layer) for $T_1$ = {glue:text}`pretrain_epochs` epochs at
 # {glue:text}`n_elrs` ELRs × {glue:text}`n_seeds` seeds; {glue:md}`pretraining_md:myst` Fine-tuning: from each
@@ -38,6 +38,7 @@ seeds = []  # init seeds; empty: the three-regimes chapter's seeds
 finetune_elr = 5e-4  # fine-tuning ELR on the sphere (regime 1 of the three-regimes chapter)
 finetune_epochs = 50  # fine-tuning epochs T2 (full metrics every epoch)
 average_epochs = 10  # test errors: mean over the evaluated epochs among the last this many epochs of a run
+sphere_preset = ""  # the preset whose three-regimes setting (network, data, batches, grid) this chapter uses; empty: its own
 
 # %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
@@ -98,6 +99,12 @@ findings.tables["fine_tuning"]
 
 # %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
+
+# %% [markdown]
+# {glue:md}`edition_md`
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["edition_changes"]
 
 # %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT

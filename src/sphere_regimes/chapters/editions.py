@@ -49,8 +49,13 @@ def setting_changes(earlier: P, params: P) -> list[str]:
 
 
 def _value(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else "[" + ", ".join(map(_value, value)) + "]" \
-        if isinstance(value, tuple) else str(value)
+    """A parameter's value in words: floats in ``g`` format, lists in brackets, the empty string as ``""``."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(_value, value)) + "]"
+    return str(value) if value != "" else '""'
+
 
 
 def verdict_changes(earlier: list, claims: list) -> pd.DataFrame:
@@ -87,7 +92,7 @@ def compare(findings: Findings, earlier: Findings | None, on_earlier_instances: 
         + (": " + "; ".join(f"`{r.claim}` {r.earlier} → {r.now}" for r in changed.itertuples()) if len(changed) else "")
         + ". The chapter's setting differs in " + ("; ".join(settings) if settings else "nothing") + ". "
         + ("" if changed.empty else _attribution(changed) if on_earlier_instances is not None else
-           "Which of these differences moved a verdict is not computed here."))
+           "Which of these differences moved a verdict is not computed here.")).strip()
     findings.tables["edition_changes"] = Table(
         changed.drop(columns="changed"), show_index=False,
         headings={"claim": "claim", "earlier": f"verdict ({earlier.params.preset})",

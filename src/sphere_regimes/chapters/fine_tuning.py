@@ -16,7 +16,7 @@ from ..config import RunConfig
 from ..engine import load
 from ..store import RunResult, RunStore
 from ..table import per_seed, scientific
-from . import three_regimes
+from . import editions, three_regimes
 from .base import (Findings, MissingRunsError, Table, core_hours, data_description, load_results)
 from .base import Params as _Params
 
@@ -32,10 +32,12 @@ class Params(_Params):
     finetune_elr: float = 5e-4  # fine-tuning ELR on the sphere (regime 1 of the three-regimes chapter)
     finetune_epochs: int = 50  # fine-tuning epochs T2 (full metrics every epoch)
     average_epochs: int = 10  # test errors: mean over the evaluated epochs among the last this many epochs of a run
+    sphere_preset: str = ""  # the preset whose three-regimes setting (network, data, batches, grid) this chapter uses; empty: its own
 
     def sphere(self) -> three_regimes.Params:
-        """The three-regimes chapter's parameters under the same preset (network, data, metric schedule)."""
-        return three_regimes.Params.from_preset(self.preset)
+        """The three-regimes chapter's parameters (network, data, metric schedule, grid) under ``sphere_preset``, by
+        default this preset: a second edition that does not recompute this chapter keeps its earlier edition's."""
+        return three_regimes.Params.from_preset(self.sphere_preset or self.preset)
 
 
 def pretraining_configs(params: Params) -> list[RunConfig]:
@@ -327,6 +329,7 @@ def analyse(params: Params, store: RunStore | None = None) -> FineTuningFindings
                        f"{row.pretrain_regimes}" for elr, row in per_elr.iterrows()),
                      f"fine-tuned runs: {len(runs)}; not fine-tuned: {len(pretraining) - len(runs)}"])
     findings.values = {**_setting_values(params, results, store), **_claim_sentences(findings, refs)}
+    editions.compare(findings, editions.earlier_findings(params, analyse))
     return findings
 
 
@@ -383,6 +386,9 @@ def _setting_values(params: Params, results: list[RunResult], store: RunStore) -
         "n_elrs": len({r.config.elr for r in pretraining}), "n_seeds": len({r.config.seed for r in pretraining}),
         "finetune_elr": params.finetune_elr, "finetune_epochs": params.finetune_epochs,
         "average_epochs": params.average_epochs,
+        "sphere_setting_md": (f"preset `{params.sphere_preset}` (this preset does not recompute the chapter: its runs "
+                              "and the grid they are compared with are that preset's)" if params.sphere_preset
+                              else "the same preset"),
         "data_md": data_description(sphere.dataset, sphere.train_size),
         "pretraining_md": (f"these are runs of their own, so that $T_1 + T_2$ = "
                            f"{pretrain_epochs + params.finetune_epochs} epochs compares with the three-regimes "
