@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from sphere_regimes import chapters, paths, presets
@@ -172,3 +173,20 @@ def test_usage_errors_are_one_line(argv, message, capsys):
     assert code == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and error.startswith("sphere-regimes: error: ") and message in error
+
+
+def test_claims_against_an_earlier_edition_lists_every_verdict_of_both(tiny_preset, tmp_path, capsys):
+    """A second edition "tiny2" of the tiny preset moves the ELR 1.0 to 0.5: its two chapter-02 runs are new,
+    and the command lists every claim with both verdicts and writes both measurements."""
+    presets = paths.PRESETS_DIR
+    (presets / "tiny2.yaml").write_text((presets / "tiny.yaml").read_text().replace("1.0]", "0.5]")
+                                        .replace("notebooks:", "earlier_edition: tiny\nnotebooks:", 1))
+    for preset in ("tiny", "tiny2"):
+        assert main(["sweep", preset, "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["claims", "tiny2", "--against", "tiny", "--csv", str(tmp_path / "both.csv")]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "both.csv")
+    assert set(table.columns) == {"claim", "earlier", "now", "earlier_ours", "ours", "changed"}
+    assert list(table["claim"]) == [c.id for c in chapters.ledger("tiny2").claims]
+    assert f"{int(table['changed'].sum())} of {len(table)} verdicts differ between presets 'tiny' and 'tiny2'" in out

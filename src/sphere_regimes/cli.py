@@ -38,6 +38,7 @@ from .engine import RunFailedError, resolve_device, run, show_progress
 from .presets import PresetError
 from .regimes import REGIME_NAMES, RegimeRule, classify
 from .chapters import MissingRunsError
+from .chapters.editions import verdict_changes
 from .store import RunStore, StoreError
 
 
@@ -241,6 +242,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _claims(args: argparse.Namespace) -> int:
+    if args.against:
+        return _claims_against(args)
     ledger = chapters.ledger(args.preset)
     frame = ledger.frame()
     if args.csv:
@@ -252,6 +255,20 @@ def _claims(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in ledger.counts().items() if n)
     print(f"\n{len(ledger.claims)} claims under preset {args.preset!r}: {counts} (* depends on the regime rule)"
           + (f"; the whole ledger is in {args.csv}" if args.csv else "; --csv FILE writes the whole ledger"))
+    return 0
+
+
+def _claims_against(args: argparse.Namespace) -> int:
+    """Every claim's verdict under ``--against`` (an earlier edition, say) and under the preset, and both
+    measurements; ``--csv`` writes the table."""
+    table = verdict_changes(chapters.ledger(args.against).claims, chapters.ledger(args.preset).claims)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    width = max(map(len, table["claim"]))
+    for row in table.itertuples():
+        print(f"{row.claim:<{width}}  {row.earlier:>15} → {row.now:<15}{' changed' if row.changed else ''}")
+    print(f"\n{int(table['changed'].sum())} of {len(table)} verdicts differ between presets {args.against!r} and "
+          f"{args.preset!r}" + (f"; both measurements are in {args.csv}" if args.csv else "; --csv FILE adds both measurements"))
     return 0
 
 
@@ -418,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "here), decided by the rule written in each chapter's CLAIMS.")
     ledger.add_argument("preset", help="smoke, cpu, gpu or paper (presets/*.yaml)")
     ledger.add_argument("--csv", metavar="FILE", help="also write the whole ledger (rules, margins, reasons) as CSV")
+    ledger.add_argument("--against", metavar="PRESET", help="compare every verdict with this preset's (an earlier "
+                                                              "edition, say): both verdicts and, with --csv, both measurements")
     ledger.set_defaults(handler=_claims)
     _add_map_parser(commands)
     return parser
