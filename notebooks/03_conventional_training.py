@@ -47,6 +47,8 @@ momentum = 0.0  # heavy-ball momentum of SGD
 af_pairs = [[0.1, 1e-3], [1.0, 1e-2]]  # [lr, weight decay] pairs also trained with convnet_af
 seeds = [0]  # init seeds (the frozen last layer is shared by all runs)
 tolerance = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
+long_runs = []  # [lr, weight decay, epochs] of long ConvNetSI runs (first seed), epochs >= 2 / (2 lr wd) steps
+sphere_preset = ""  # the preset whose three-regimes setting (network, data, batches, map) this chapter uses; empty: its own
 
 # %% tags=["remove-cell"]
 from sphere_regimes import book, chapters, plotting
@@ -194,6 +196,50 @@ findings.tables["equal_lr_wd"]
 # in the regime of its ELR only when the two labels agree. Verdict:
 # {glue:md}`verdict_regime_of_equilibrium_elr_md`.
 #
+# (sec-sgd-long)=
+# ## Long runs at the periodic-behaviour setting
+#
+# The periodic-behaviour paper {cite:p}`lobacheva2021periodic` trains with smaller learning rates than this
+# chapter's grid ({glue:md}`lrs_md`), where the norm relaxes slowly: far above the equilibrium the squared norm shrinks as
+# $(1-\mathrm{lr}\,\mathrm{wd})^{2t} \approx e^{-2\,\mathrm{lr}\,\mathrm{wd}\,t}$, a relaxation time of
+# $1/(2\,\mathrm{lr}\,\mathrm{wd})$ steps, far more than the grid's epoch budget at small
+# $\mathrm{lr}\cdot\mathrm{wd}$. This preset trains {glue:text}`n_long` such run(s) (`long_runs`: one seed,
+# the grid's network, data and metric schedule, each for its own number of epochs, planned in units of that
+# relaxation time). They are read by rules fixed before they were trained:
+#
+# - **Settled.** A norm counts as settled when the run trained for at least {glue:text}`settle_relaxations:g`
+#   relaxation times and the norm no longer drifts over its late window (the last
+#   {glue:text}`late_pct:.0f`% of its epochs): the least-squares slope of $\ln\|w\|$ per step there, as a
+#   fraction of the free decay $\ln(1-\mathrm{lr}\,\mathrm{wd})$ of a norm that receives no gradient, is within
+#   the chapter's tolerance of {glue:text}`tolerance_pct:.0f`%. By the norm recurrence a drift $r$ puts the
+#   window's mean square angular update at $(1-r)$ times its law value, so this is the angular law's balance,
+#   read on the norm; near the equilibrium $\ln\|w\|$ relaxes at $4\,\mathrm{lr}\,\mathrm{wd}$ per step, so
+#   $r$ is about four times the norm's remaining relative distance from its equilibrium.
+# - **Destabilisation.** A loss spike is a rise of the running train loss (recorded every epoch) above
+#   {glue:text}`spike_level:g`, {glue:text}`spike_factor:g` times the regime rule's converged level
+#   {glue:text}`converged_loss:g`, after it has been below that level since the last spike; two or more spikes
+#   are periodic destabilisation.
+#
+# {glue:md}`long_md`
+#
+# :::{div} full-width
+# ```{glue:figure} fig_sgd_long_runs
+# :name: fig-sgd-long-runs
+# :alt: Four panels against the epoch for the long SGD runs, one colour per run: norm of the scale-invariant weights, effective learning rate, RMS angular update per step with its law dotted, and running train loss with the spike rule's levels and the spikes marked.
+# :width: 100%
+#
+# The long runs over their whole length, one colour per run: the norm of the scale-invariant weights, the
+# effective learning rate $\mathrm{lr}/\|w\|^2$, the RMS angular update per step with
+# $\sqrt{2\,\mathrm{lr}\,\mathrm{wd}/(1+\mu)}$ (dotted), and the running train loss with the spike rule's two
+# levels (grey) and its spikes (crosses). Dashed: twice the run's relaxation time (where the run reaches it);
+# shaded: its late window.
+# ```
+# :::
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["long_runs"]
+
+# %% [markdown]
 # ## The `Af` variant: affine BatchNorm and a trainable last layer
 #
 # :::{div} full-width

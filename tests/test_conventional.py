@@ -13,9 +13,8 @@ import pytest
 from sphere_regimes import RunConfig, chapters, run
 from sphere_regimes.claims import Verdict
 from sphere_regimes.conventional import (
-    TOLERANCE, angular_update_theory, constant_output_from, equal_lr_wd_spread, equilibrium_elr, equilibrium_epochs,
-    implied_rms_angles,
-    map_regimes, sgd_summary,
+    TOLERANCE, angular_update_theory, constant_output_from, destabilisations, equal_lr_wd_spread, equilibrium_elr,
+    equilibrium_epochs, implied_rms_angles, map_regimes, norm_drift, norm_settled, relaxation_epochs, sgd_summary,
 )
 from sphere_regimes.engine import RunResult
 from sphere_regimes.store import RunStatus
@@ -216,3 +215,88 @@ def test_the_claim_rules_count_their_instances():
     placed = conv.regime_claim(runs, boundary_12=3e-3)
     assert (placed.verdict, placed.value) == (Verdict.PARTLY, 0.5)  # the diverged run is not on the map
     assert "1 in regime 2 where the map says 1" in placed.reason and "×30" in placed.reason
+
+
+# --------------------------------------------------------------------------- the norm's relaxation and the long runs
+
+def test_relaxation_epochs_are_one_over_two_lr_wd_steps_in_epochs_of_whole_or_partial_batches():
+    """10000 images, batch 128: 78 whole batches (drop_last_batch) or 79 with the partial one; 1/(2 lr wd) steps
+    at wd 1e-3 is 50000 steps at lr 0.01 and 16666.7 at lr 0.03."""
+    config = RunConfig(optimizer="sgd", lr=0.01, weight_decay=1e-3, train_size=10000, batch_size=128,
+                       drop_last_batch=True)
+    assert chapters.conventional.steps_per_epoch(config) == 78
+    assert chapters.conventional.relaxation_epochs(config) == pytest.approx(50000 / 78)  # 641.03
+    assert chapters.conventional.relaxation_epochs(config.replace(lr=0.03)) == pytest.approx(50000 / 3 / 78)  # 213.68
+    assert chapters.conventional.relaxation_epochs(config.replace(drop_last_batch=False)) == pytest.approx(50000 / 79)
+    assert relaxation_epochs(0.5, 0.1, 4) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="weight_decay > 0"):
+        relaxation_epochs(0.1, 0.0, 78)
+
+
+def _norms(log_norms) -> pd.Series:
+    return pd.Series(np.exp(log_norms), index=pd.RangeIndex(len(log_norms), name="epoch"), name="si_norm")
+
+
+def test_norm_drift_is_one_under_free_decay_zero_when_stationary_and_negative_when_growing():
+    lr, wd, steps = 0.01, 1e-3, 78
+    epochs = np.arange(1301)
+    free = _norms(np.log(3.0) + epochs * steps * math.log1p(-lr * wd))  # no gradient: (1 - lr wd) per step
+    assert norm_drift(free, lr, wd, steps) == pytest.approx(1.0)
+    noisy = _norms(np.log(3.0) + 0.01 * np.random.default_rng(0).normal(size=epochs.size))
+    assert abs(norm_drift(noisy, lr, wd, steps)) < 0.05
+    assert norm_drift(_norms(np.log(3.0) - epochs * steps * math.log1p(-lr * wd)), lr, wd, steps) == pytest.approx(-1.0)
+    assert math.isnan(norm_drift(_norms([1.0, 1.1]), lr, wd, steps))  # one epoch in the late window
+
+
+def test_a_norm_settles_after_two_relaxation_times_once_its_late_drift_is_within_the_tolerance():
+    """ln ||w|| relaxing to its equilibrium at 4 lr wd per step (the linearised recurrence) from 0.5 above it:
+    over the last quarter of 1300 epochs at lr 0.01, wd 1e-3 (relaxation 641 epochs) the drift is 4 times the
+    remaining distance, about 4 * 0.5 * exp(-4 * 7.8e-4 * 1137) = 0.06; at 450 epochs it is still about 0.6."""
+    lr, wd, steps = 0.01, 1e-3, 78
+    relaxation = relaxation_epochs(lr, wd, steps)
+
+    def relaxing(epochs: int) -> pd.Series:
+        return _norms(0.5 * np.exp(-4 * lr * wd * steps * np.arange(epochs + 1)))
+
+    drift = norm_drift(relaxing(1300), lr, wd, steps)
+    assert drift == pytest.approx(4 * 0.5 * math.exp(-4 * lr * wd * steps * 1137.5), rel=0.1)
+    assert norm_settled(1300, relaxation, drift, tolerance=0.2)
+    assert not norm_settled(1300, relaxation, drift, tolerance=0.02)  # beyond a tighter tolerance
+    short = norm_drift(relaxing(450), lr, wd, steps)
+    assert short > 0.5 and not norm_settled(450, relaxation, short)
+    assert not norm_settled(1000, relaxation, 0.0)  # stationary, but under 2 x 641 epochs: not settled
+    assert not norm_settled(1300, relaxation, math.nan)  # diverged: no drift, not settled
+
+
+def test_destabilisations_are_rises_from_below_the_converged_level_to_a_decade_above_it():
+    losses = pd.Series([2.0, 0.1, 5e-4, 2e-4, 0.3, 0.05, 8e-4, 2e-3, 0.02, 0.5, 9e-4, 1e-4],
+                       index=pd.RangeIndex(1, 13, name="epoch"))
+    assert destabilisations(losses, converged=1e-3) == [5, 9]  # 2e-3 at epoch 8 is no spike; 0.5 at 10 is the same one
+    assert destabilisations(losses, converged=1e-3, factor=20) == [5, 10]  # 0.02 at 9 is not above 0.02; 0.5 at 10 is
+    assert destabilisations(pd.Series([2.0, 0.5, 0.2, 0.5, 0.1]), converged=1e-3) == []  # never converged
+
+
+def test_sgd_summary_reads_the_relaxation_of_each_run():
+    row = sgd_summary([_sgd_result(0.3, 1e-3, 2e-3)], STEPS).iloc[0]
+    assert row["relaxation_epochs"] == pytest.approx(1 / (2 * 3e-4 * STEPS))
+    assert row["relaxations"] == pytest.approx(40 / row["relaxation_epochs"])
+    assert row["norm_drift"] > 0 and not row["norm_settled"]  # the norm falls linearly from 6 to 3 over 40 epochs
+    assert (row["n_spikes"], row["spike_epochs"]) == (0, ()) and math.isnan(row["converged_epoch"])  # loss >= 0.3
+
+
+def test_long_runs_are_planned_off_the_grid_after_it_for_their_own_epochs():
+    conv = chapters.conventional
+    params = conv.Params.from_mapping({"long_runs": [[0.01, 1e-3, 1300], [0.03, 1e-3, 450]]})
+    grid = conv.plan(conv.Params())
+    planned = conv.plan(params)
+    assert planned[:len(grid)] == grid  # the grid's runs and ids are unchanged
+    long = planned[len(grid):]
+    assert [(c.lr, c.weight_decay, c.epochs, c.seed, c.model) for c in long] == [
+        (0.01, 1e-3, 1300, 0, "convnet_si"), (0.03, 1e-3, 450, 0, "convnet_si")]
+    assert all(c.replace(lr=0.1, epochs=150) == grid[0] for c in long)  # nothing else differs from the grid's runs
+    with pytest.raises(chapters.ParamsError, match="off the grid"):
+        conv.Params.from_mapping({"long_runs": [[0.1, 1e-3, 1300]]})
+    with pytest.raises(chapters.ParamsError, match="epochs >= 1"):
+        conv.Params.from_mapping({"long_runs": [[0.01, 1e-3, 0]]})
+    with pytest.raises(chapters.ParamsError, match="list of 3 values"):
+        conv.Params.from_mapping({"long_runs": [[0.01, 1e-3]]})

@@ -41,6 +41,13 @@ LATE_FRACTION = 0.25
 """The equilibrium levels are read over this last fraction of the epochs."""
 TOLERANCE = 0.2
 """An angular update within this relative distance of the theory counts as at equilibrium."""
+SETTLE_RELAXATIONS = 2.0
+"""A norm can count as settled only after this many relaxation times 1/(2 lr wd) steps (issue 17: "at least
+twice"): free decay shrinks the squared norm by exp(-2) in two of them, and near the equilibrium ``ln ||w||``
+relaxes twice as fast (:func:`norm_drift`), by exp(-4)."""
+SPIKE_FACTOR = 10.0
+"""A destabilisation is a rise of the loss to this factor (one decade on the book's log loss axes) above the
+level below which the run counts as converged; our reading of a "spike", set before the long runs were trained."""
 
 
 def angular_update_theory(lr: float, weight_decay: float, momentum: float = 0.0) -> float:
@@ -49,6 +56,56 @@ def angular_update_theory(lr: float, weight_decay: float, momentum: float = 0.0)
         raise ValueError(f"need lr > 0, weight_decay >= 0 and 0 <= momentum < 1, got lr={lr!r}, "
                          f"weight_decay={weight_decay!r}, momentum={momentum!r}")
     return math.sqrt(2 * lr * weight_decay / (1 + momentum))
+
+
+def relaxation_epochs(lr: float, weight_decay: float, steps_per_epoch: int) -> float:
+    """The relaxation time of the norm, ``1 / (2 lr wd)`` steps, in epochs of ``steps_per_epoch`` steps: far
+    above the equilibrium the squared norm shrinks as ``(1 - lr wd)^{2t} ~ exp(-2 lr wd t)``."""
+    if lr <= 0 or weight_decay <= 0 or steps_per_epoch < 1:
+        raise ValueError(f"need lr > 0, weight_decay > 0 and steps_per_epoch >= 1, got lr={lr!r}, "
+                         f"weight_decay={weight_decay!r}, steps_per_epoch={steps_per_epoch!r}")
+    return 1 / (2 * lr * weight_decay * steps_per_epoch)
+
+
+def norm_drift(si_norm: pd.Series, lr: float, weight_decay: float, steps_per_epoch: int,
+               fraction: float = LATE_FRACTION) -> float:
+    """How fast the norm still moves over the late window (:func:`late_window`), as a fraction of the free decay.
+
+    The least-squares slope of ``ln ||w||`` against the step over the window's epochs, divided by
+    ``ln(1 - lr wd)``, the slope of a norm that weight decay alone shrinks (no gradient): 1 is that free decay,
+    0 a stationary norm, a negative value a growing one. By the norm recurrence
+    ``||w'||^2 = (1 - lr wd)^2 ||w||^2 + lr^2 ||g||^2`` a drift ``r`` puts the window's mean square angular update
+    at ``(1 - r)`` times its law value ``-2 ln(1 - lr wd) ~ 2 lr wd`` (:func:`implied_rms_angles`); linearised about
+    the equilibrium (effective gradient fixed) ``ln ||w||`` relaxes at rate ``4 lr wd`` per step, so ``r`` is about
+    4 times its remaining distance from the equilibrium. NaN with fewer than two epochs in the window."""
+    window = np.log(late_window(si_norm, fraction))
+    if len(window) < 2:
+        return math.nan
+    slope_per_epoch = np.polyfit(window.index.to_numpy(dtype=float), window.to_numpy(dtype=float), 1)[0]
+    return float(slope_per_epoch / steps_per_epoch / math.log1p(-lr * weight_decay))
+
+
+def norm_settled(epochs: int, relaxation: float, drift: float, tolerance: float = TOLERANCE,
+                 relaxations: float = SETTLE_RELAXATIONS) -> bool:
+    """Whether a run's norm settled: it trained for at least ``relaxations`` relaxation times (``relaxation``
+    epochs each, :func:`relaxation_epochs`) and its late-window :func:`norm_drift` is within ``tolerance`` of 0,
+    i.e. its mean square angular update within ``tolerance`` of the law's (a NaN drift is not settled)."""
+    return bool(epochs >= relaxations * relaxation and abs(drift) <= tolerance)
+
+
+def destabilisations(losses: pd.Series, converged: float, factor: float = SPIKE_FACTOR) -> list[int]:
+    """The epochs at which a converged run destabilises (a loss spike): the loss (one value per epoch, NaN
+    skipped) rises above ``factor * converged`` after it has been below ``converged`` since the last spike (or
+    the start). A run that never converges has none; one that converges and spikes again and again, the periodic
+    destabilisation of Lobacheva et al. 2021 (paper §6), has one per cycle."""
+    spikes, below = [], False
+    for epoch, loss in losses.dropna().items():
+        if loss < converged:
+            below = True
+        elif below and loss > factor * converged:
+            spikes.append(int(epoch))
+            below = False
+    return spikes
 
 
 def intrinsic_lr(lr: float, weight_decay: float) -> float:
@@ -160,9 +217,12 @@ def sgd_summary(results: Sequence[RunResult], steps_per_epoch: int, num_classes:
     equilibrium ELR with its min and max over the last quarter, the train loss's min and max over the
     last quarter (``late_loss_*``: a wide range is a run destabilised again and again), its own regime
     (:func:`sphere_regimes.regimes.run_regime`: a diverged run is regime 3), and its final and
-    stationary metrics. A run that diverged (NaN loss, or weights collapsed to norm 0: see
-    :mod:`sphere_regimes.engine`) has no equilibrium: its ELR columns are NaN and
-    ``diverged_epoch`` says when it ended."""
+    stationary metrics; the norm's relaxation time in epochs (:func:`relaxation_epochs`), how many of them the run
+    trained for (``relaxations``), its late-window drift (:func:`norm_drift`) and whether it settled
+    (:func:`norm_settled`), and the epochs of its loss spikes (:func:`destabilisations` of the running train loss,
+    recorded every epoch, from below the rule's ``converged_loss``). A run that diverged (NaN loss, or weights
+    collapsed to norm 0: see :mod:`sphere_regimes.engine`) has no equilibrium: its ELR columns and its drift are
+    NaN and ``diverged_epoch`` says when it ended."""
     rows = []
     for result in results:
         config, metrics = result.config, result.metrics
@@ -179,7 +239,7 @@ def sgd_summary(results: Sequence[RunResult], steps_per_epoch: int, num_classes:
         elr_levels = (math.nan,) * 3 if diverged else (late_elr.median(), late_elr.min(), late_elr.max())
         final = result.final
         rows.append({
-            "model": config.model, "lr": config.lr, "weight_decay": config.weight_decay,
+            "run_id": config.run_id, "model": config.model, "lr": config.lr, "weight_decay": config.weight_decay,
             "momentum": config.momentum, "seed": config.seed, "lr_wd": intrinsic_lr(config.lr, config.weight_decay),
             "theory_angle": theory, "late_angle": late_angle, "mean_ratio": late_angle / theory,
             "late_rms": late_rms, "angle_ratio": late_rms / theory, "rms_source": rms_source,
@@ -194,8 +254,27 @@ def sgd_summary(results: Sequence[RunResult], steps_per_epoch: int, num_classes:
             "status": result.status.status,
             "diverged_epoch": result.status.diverged_epoch if diverged else math.nan,
             "constant_output_from": constant_output_from(metrics, num_classes),
+            **relaxation_columns(result, steps_per_epoch, tolerance, rule.converged_loss),
         })
     return pd.DataFrame(rows).sort_values(["model", "lr_wd", "lr", "seed"]).reset_index(drop=True)
+
+
+def relaxation_columns(result: RunResult, steps_per_epoch: int, tolerance: float, converged: float) -> dict:
+    """The norm's relaxation and the loss spikes of one SGD run, :func:`sgd_summary`'s columns
+    ``relaxation_epochs``, ``relaxations`` (epochs trained / relaxation time), ``norm_drift`` (NaN if it
+    diverged), ``norm_settled``, ``converged_epoch`` (the first epoch whose running train loss is below
+    ``converged``, NaN if none), ``spike_epochs`` and ``n_spikes``."""
+    config, metrics, epochs = result.config, result.metrics, int(result.final.name)
+    relaxation = relaxation_epochs(config.lr, config.weight_decay, steps_per_epoch)
+    drift = (math.nan if result.status.status == "diverged" else
+             norm_drift(metrics["si_norm"], config.lr, config.weight_decay, steps_per_epoch))
+    losses = metrics["train_loss_running"].dropna()
+    spikes = destabilisations(losses, converged)
+    below = losses.index[losses < converged]
+    return {"relaxation_epochs": relaxation, "relaxations": epochs / relaxation, "norm_drift": drift,
+            "norm_settled": norm_settled(epochs, relaxation, drift, tolerance),
+            "converged_epoch": float(below[0]) if len(below) else math.nan, "spike_epochs": tuple(spikes),
+            "n_spikes": len(spikes)}
 
 
 def equal_lr_wd_spread(summary: pd.DataFrame, column: str = "equilibrium_elr") -> pd.DataFrame:

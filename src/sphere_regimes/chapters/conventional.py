@@ -19,6 +19,7 @@ from .. import conventional, presets, regimes
 from ..claims import Claim, ClaimSpec, claims_table, count_margin, count_verdict, spread
 from ..config import RunConfig
 from ..data import load_raw
+from ..regimes import RegimeRule
 from ..store import RunResult, RunStore
 from ..table import Table, scientific
 from . import three_regimes
@@ -48,25 +49,51 @@ class Params(_Params):
     af_pairs: tuple[tuple[float, float], ...] = ((0.1, 1e-3), (1.0, 1e-2))  # [lr, weight decay] pairs also trained with convnet_af
     seeds: tuple[int, ...] = (0,)  # init seeds (the frozen last layer is shared by all runs)
     tolerance: float = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
+    long_runs: tuple[tuple[float, float, int], ...] = ()  # [lr, weight decay, epochs] of long ConvNetSI runs (first seed), epochs >= 2 / (2 lr wd) steps
+    sphere_preset: str = ""  # the preset whose three-regimes setting (network, data, batches, map) this chapter uses; empty: its own
+
+    def __post_init__(self) -> None:
+        grid = {(lr, wd) for lr in self.lrs for wd in self.weight_decays}
+        pairs = [(lr, wd) for lr, wd, _ in self.long_runs]
+        bad = [run for run in self.long_runs if run[0] <= 0 or run[1] <= 0 or run[2] < 1]
+        if bad:
+            raise ValueError(f"long_runs {bad}: each needs lr > 0, weight decay > 0 and epochs >= 1")
+        if set(pairs) & grid or len(set(pairs)) < len(pairs):
+            raise ValueError(f"long_runs {list(self.long_runs)}: each (lr, weight decay) once and off the grid "
+                             "(a run's id leaves out its epochs, so it would be the grid's run); change its lr")
 
     def sphere(self) -> three_regimes.Params:
-        """The three-regimes chapter's parameters under the same preset: the network and data of this chapter."""
-        return three_regimes.Params.from_preset(self.preset)
+        """The three-regimes chapter's parameters under ``sphere_preset``, by default this preset: the network, data
+        and batches of this chapter, and the regime map it reads (a second edition that does not recompute this
+        chapter keeps its earlier edition's)."""
+        return three_regimes.Params.from_preset(self.sphere_preset or self.preset)
 
 
 def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
     """Every (lr, weight decay) of the grid on the fully scale-invariant net with the frozen last layer,
-    then the ``convnet_af`` variant (affine BN, trainable last layer) at ``af_pairs``, for every seed; the
-    three-regimes chapter's setting otherwise. The grid does not depend on finished runs, so ``store``
-    (which the other chapters' plans read) is not read."""
+    then the ``convnet_af`` variant (affine BN, trainable last layer) at ``af_pairs``, for every seed, then
+    the :func:`long_configs`; the three-regimes chapter's setting otherwise. The grid does not depend on
+    finished runs, so ``store`` (which the other chapters' plans read) is not read."""
     net = params.sphere()
     runs = [("convnet_si", lr, wd) for lr in params.lrs for wd in params.weight_decays]
     runs += [("convnet_af", lr, wd) for lr, wd in params.af_pairs]
-    return [RunConfig(dataset=net.dataset, train_size=net.train_size or None, model=model, width=net.width,
-                      batch_size=net.batch_size, epochs=params.epochs, dense_metric_epochs=params.dense_metric_epochs,
-                      metric_every=params.metric_every, sharpness_every=0, optimizer="sgd", lr=lr, weight_decay=wd,
-                      momentum=params.momentum, seed=seed, drop_last_batch=net.drop_last_batch)
-            for seed in params.seeds for model, lr, wd in runs]
+    grid = [sgd_config(params, net, model, lr, wd, seed, params.epochs) for seed in params.seeds for model, lr, wd in runs]
+    return grid + long_configs(params, net)
+
+
+def long_configs(params: Params, net: NetworkParams) -> list[RunConfig]:
+    """The ``long_runs``: ConvNetSI at each (lr, weight decay) for its own number of epochs, first seed only,
+    on the grid's network, data and metric schedule (``net``: :meth:`Params.sphere`)."""
+    return [sgd_config(params, net, "convnet_si", lr, wd, params.seeds[0], epochs) for lr, wd, epochs in params.long_runs]
+
+
+def sgd_config(params: Params, net: NetworkParams, model: str, lr: float, weight_decay: float, seed: int,
+               epochs: int) -> RunConfig:
+    """One SGD run of the chapter on the three-regimes chapter's network and data (``net``)."""
+    return RunConfig(dataset=net.dataset, train_size=net.train_size or None, model=model, width=net.width,
+                     batch_size=net.batch_size, epochs=epochs, dense_metric_epochs=params.dense_metric_epochs,
+                     metric_every=params.metric_every, sharpness_every=0, optimizer="sgd", lr=lr,
+                     weight_decay=weight_decay, momentum=params.momentum, seed=seed, drop_last_batch=net.drop_last_batch)
 
 
 # --------------------------------------------------------------------------- claims (paper §6; fixed before any run is read)
@@ -128,51 +155,75 @@ CLAIMS: list[ClaimSpec] = [
 class ConventionalFindings(Findings):
     """What the chapter computes: every number it glues, its tables, its claims and the data of its figures."""
 
-    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # sgd_summary + map_regime, relaxation_epochs, elr_range
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # sgd_summary of every run + map_regime, elr_range
+    long_summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # the rows of summary of the long runs
     sphere_summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # regimes.run_summary of the sphere's grid
     boundaries: list[float] = field(default_factory=list)  # the map's regime boundaries (ELR)
     spans: list[int] = field(default_factory=list)  # the map's regime between them
-    si_results: list[RunResult] = field(default_factory=list)  # the ConvNetSI runs
+    si_results: list[RunResult] = field(default_factory=list)  # the grid's ConvNetSI runs
+    long_results: list[RunResult] = field(default_factory=list)  # the long runs
     af_pairs: list[tuple[RunResult | None, RunResult]] = field(default_factory=list)  # (ConvNetSI twin, Af run)
+    steps_per_epoch: int = 0  # SGD steps per epoch of the runs
 
 
 def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindings:
     """Read the chapter's runs and the three-regimes chapter's grid from ``store`` (default: the preset's),
-    and compute the summary table, the map's regime at each equilibrium ELR, the prose and the claims."""
+    and compute the summary table, the map's regime at each equilibrium ELR, the long runs' relaxation, the
+    prose and the claims (the long runs are instances of the claims like the grid's runs)."""
     store = store if store is not None else presets.preset_store(params.preset)
     results = load_results(plan(params), store, NOTEBOOK, params.preset)
     sphere = params.sphere()
+    long_ids = {c.run_id for c in long_configs(params, sphere)}
     sphere_summary = regimes.run_summary(three_regimes.runs(sphere, store).grid, sphere.num_classes)
     boundaries, spans = regimes.regime_map(sphere_summary)
     steps = steps_per_epoch(sphere)
     summary = conventional.sgd_summary(results, steps, sphere.num_classes, params.tolerance)
     summary["map_regime"] = conventional.map_regimes(summary, sphere_summary)
-    summary["relaxation_epochs"] = 1 / (2 * summary["lr_wd"] * steps)
     summary["elr_range"] = summary["elr_max"] / summary["elr_min"]
-    si = summary[summary["model"] == "convnet_si"]
-    equal = {column: conventional.equal_lr_wd_spread(si, column) for column in EQUAL_COLUMNS}
+    is_long = summary["run_id"].isin(long_ids)
     boundary_12 = boundaries[0] if boundaries else math.nan
-    claims = [angular_claim(si, params.tolerance), levels_claim(si), alike_claim(equal["equilibrium_elr"], params.tolerance),
-              regime_claim(summary, boundary_12)]
+    claims, equal = measure_claims(summary, params.tolerance, boundary_12)
+    grid_claims, _ = measure_claims(summary[~is_long], params.tolerance, boundary_12)
+    si = summary[summary["model"] == "convnet_si"]
     findings = ConventionalFindings(
-        params=params, summary=summary, sphere_summary=sphere_summary, boundaries=boundaries, spans=spans,
-        si_results=[r for r in results if r.config.model == "convnet_si"], af_pairs=af_pairs(results), claims=claims)
+        params=params, summary=summary, long_summary=summary[is_long], sphere_summary=sphere_summary,
+        boundaries=boundaries, spans=spans, si_results=[r for r in results if r.config.model == "convnet_si"
+                                                        and r.config.run_id not in long_ids],
+        long_results=[r for r in results if r.config.run_id in long_ids], af_pairs=af_pairs(results), claims=claims,
+        steps_per_epoch=steps)
     findings.values = {
-        **setting_values(params, sphere, summary, steps, core_hours(results, store)),
+        **setting_values(params, sphere, summary[~is_long], steps, core_hours(results, store)),
         "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
         **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, sphere.num_classes),
+        **long_values(summary[is_long], params, claims, grid_claims),
         **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
     findings.tables = {"summary": summary_table(summary), "equal_lr_wd": equal_table(equal),
-                       "claims": claims_table(claims)}
-    findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"])
+                       "long_runs": long_table(summary[is_long]), "claims": claims_table(claims)}
+    findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"], long_ids)
     return findings
 
 
-def steps_per_epoch(net: NetworkParams) -> int:
-    """SGD steps per epoch of the network's setting: ``ceil(training images / batch size)``, or
-    ``floor`` with ``drop_last_batch`` (whole batches only)."""
+def measure_claims(summary: pd.DataFrame, tolerance: float,
+                   boundary_12: float) -> tuple[list[Claim], dict[str, pd.DataFrame]]:
+    """The four claims (:data:`CLAIMS`) measured on the runs of ``summary``, and the equal-lr·wd comparison
+    (:func:`sphere_regimes.conventional.equal_lr_wd_spread` of each of :data:`EQUAL_COLUMNS`) they read."""
+    si = summary[summary["model"] == "convnet_si"]
+    equal = {column: conventional.equal_lr_wd_spread(si, column) for column in EQUAL_COLUMNS}
+    return [angular_claim(si, tolerance), levels_claim(si), alike_claim(equal["equilibrium_elr"], tolerance),
+            regime_claim(summary, boundary_12)], equal
+
+
+def steps_per_epoch(net: NetworkParams | RunConfig) -> int:
+    """SGD steps per epoch of a network's setting or a run: ``ceil(training images / batch size)``, or
+    ``floor`` with ``drop_last_batch`` (whole batches only); ``train_size`` 0 or None is the whole training set."""
     images = net.train_size or len(load_raw(net.dataset).train_labels)
     return images // net.batch_size if net.drop_last_batch else math.ceil(images / net.batch_size)
+
+
+def relaxation_epochs(config: RunConfig) -> float:
+    """The norm's relaxation time ``1 / (2 lr wd)`` steps of an SGD run, in its epochs (:func:`steps_per_epoch`;
+    :func:`sphere_regimes.conventional.relaxation_epochs`): the unit in which ``long_runs`` plan their epochs."""
+    return conventional.relaxation_epochs(config.lr, config.weight_decay, steps_per_epoch(config))
 
 
 def af_pairs(results: list[RunResult]) -> list[tuple[RunResult | None, RunResult]]:
@@ -396,6 +447,87 @@ def af_text(summary: pd.DataFrame, num_classes: int) -> str:
     return "; ".join(texts) + "." if texts else "no Af runs in this preset."
 
 
+def long_values(long: pd.DataFrame, params: Params, claims: list[Claim], grid_claims: list[Claim]) -> dict[str, object]:
+    """The long runs' section: the rules it reads them by (numbers), and each run's relaxation, RMS angle,
+    ELR, spikes and regimes, with how they enter the claims, in words (``long``: their rows of the summary;
+    ``grid_claims``: the claims measured without them)."""
+    converged = RegimeRule().converged_loss
+    rules = {"settle_relaxations": conventional.SETTLE_RELAXATIONS, "spike_factor": conventional.SPIKE_FACTOR,
+             "converged_loss": converged, "spike_level": conventional.SPIKE_FACTOR * converged, "n_long": len(long)}
+    if long.empty:
+        return {**rules, "long_md": "This preset trains no long runs (`long_runs` is empty), so this section has "
+                                    "nothing to read."}
+    runs = "\n".join(f"- {long_run_text(row, params.tolerance, converged)}" for row in long.itertuples())
+    return {**rules, "long_md": f"{runs}\n\n{long_claims_text(claims, grid_claims)}"}
+
+
+def long_run_text(row, tolerance: float, converged: float) -> str:
+    """One long run in words: its budget in relaxation times, whether its norm settled, its RMS angle, ELR,
+    loss spikes and regimes."""
+    budget = (f"**lr {row.lr:g}, wd {row.weight_decay:g}**: {row.epochs} epochs, {row.relaxations:.2g} times its "
+              f"relaxation time 1/(2·lr·wd) = {row.relaxation_epochs:.0f} epochs")
+    if row.status == "diverged":
+        return f"{budget}; it diverged at epoch {row.diverged_epoch:.0f}, so its norm has no equilibrium."
+    drift = f"late-window norm drift {row.norm_drift:+.2g} of the free decay"
+    if row.relaxations < conventional.SETTLE_RELAXATIONS:
+        settled = f"fewer than {conventional.SETTLE_RELAXATIONS:g}, so its norm **did not settle** ({drift})"
+    elif row.norm_settled:
+        settled = f"at least {conventional.SETTLE_RELAXATIONS:g}; its norm **settled** ({drift}, within {100 * tolerance:.0f}%)"
+    else:
+        settled = (f"at least {conventional.SETTLE_RELAXATIONS:g}, but its norm **did not settle** ({drift}, beyond "
+                   f"{100 * tolerance:.0f}%)")
+    return (f"{budget}, {settled}. RMS angular update over the late window {row.late_rms:.3g} rad, "
+            f"{row.angle_ratio:.2f} × √(2·lr·wd/(1+μ)) = {row.theory_angle:.3g} rad; equilibrium ELR "
+            f"{row.equilibrium_elr:.2g} (late max / min ×{row.elr_range:.2g}); {spike_text(row, converged)}; regime "
+            f"{row.regime} by the regime rule, the map's regime at its ELR {row.map_regime:.0f}.")
+
+
+def spike_text(row, converged: float) -> str:
+    """A run's loss spikes (:func:`sphere_regimes.conventional.destabilisations`) in words."""
+    level = conventional.SPIKE_FACTOR * converged
+    if math.isnan(row.converged_epoch):
+        return f"its running train loss never fell below {converged:g}, so no destabilisation can show"
+    if row.n_spikes == 0:
+        return (f"converged (running train loss below {converged:g}) from epoch {row.converged_epoch:.0f} on and "
+                f"never spiked above {level:g}: no destabilisation")
+    epochs = row.spike_epochs
+    listed = ", ".join(str(e) for e in epochs[:8]) + (", …" if len(epochs) > 8 else "")
+    if row.n_spikes == 1:
+        return f"one loss spike above {level:g}, at epoch {listed}: a destabilisation, not (yet) periodic"
+    gap = (epochs[-1] - epochs[0]) / (len(epochs) - 1)
+    return (f"{row.n_spikes} loss spikes above {level:g}, at epochs {listed}, one every {gap:.0f} epochs on average "
+            f"({gap / row.relaxation_epochs:.2g} relaxation times): periodic destabilisation")
+
+
+def long_claims_text(claims: list[Claim], grid_claims: list[Claim]) -> str:
+    """How the long runs enter the claims: which verdicts they change."""
+    changed = [f"{c.spec.id} {g.verdict} without them, {c.verdict} with them" for c, g in zip(claims, grid_claims)
+               if c.verdict != g.verdict]
+    return ("The long runs are scale-invariant SGD runs of the chapter's setting, so each is one more instance of the "
+            "four claims, read on its own late window by the same rules and thresholds. "
+            + (f"They change {len(changed)} verdict(s): {'; '.join(changed)}." if changed else
+               "They change no verdict."))
+
+
+LONG_COLUMNS = {
+    "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", scientific), "epochs": ("epochs", ""),
+    "relaxation_epochs": ("1/(2 lr·wd) (epochs)", ".0f"), "relaxations": ("epochs / relaxation time", ".2g"),
+    "norm_drift": ("late norm drift / free decay", "+.2g"), "settled": ("norm settled", ""),
+    "angle_ratio": ("RMS / theory", ".2f"), "equilibrium_elr": ("equilibrium ELR", scientific),
+    "elr_range": ("ELR max / min", ".2f"), "n_spikes": ("loss spikes", ""), "regime": ("regime", ""),
+    "map_regime": ("regime of its ELR", ".0f"), "test_error": ("final test error", ".3f"),
+}
+"""The long runs' table: heading and display format."""
+
+
+def long_table(long: pd.DataFrame) -> Table:
+    """One row per long run: its budget in relaxation times, the norm's drift and whether it settled, the RMS
+    angle against the law, the ELR, the loss spikes, the regimes and the test error."""
+    frame = long.assign(settled=long["norm_settled"].map({True: "yes", False: "no"}))
+    frame = frame.reindex(columns=list(LONG_COLUMNS)).rename(columns={k: v[0] for k, v in LONG_COLUMNS.items()})
+    return Table(frame, formats={heading: fmt for heading, fmt in LONG_COLUMNS.values() if fmt}, show_index=False)
+
+
 SUMMARY_COLUMNS = {
     "model": ("model", ""), "lr": ("lr", "g"), "weight_decay": ("wd", "g"), "lr_wd": ("lr·wd", scientific),
     "theory_angle": ("theory (rad)", ".4f"), "late_angle": ("mean (rad)", ".4f"), "late_rms": ("RMS (rad)", ".4f"),
@@ -417,10 +549,14 @@ def summary_table(summary: pd.DataFrame) -> Table:
     return Table(frame, formats={heading: fmt for heading, fmt in SUMMARY_COLUMNS.values() if fmt}, show_index=False)
 
 
-def key_numbers(summary: pd.DataFrame, equal_elr: pd.DataFrame) -> list[str]:
-    """The lines the smoke reference checks: each run's regime and its place on the map, and the shared lr·wd."""
+def key_numbers(summary: pd.DataFrame, equal_elr: pd.DataFrame, long_ids: set[str]) -> list[str]:
+    """The lines the smoke reference checks: each run's regime and its place on the map, the shared lr·wd, and
+    the long runs' budget, settling and spikes."""
     lines = [f"{r.model} lr {r.lr:g} wd {r.weight_decay:g} seed {r.seed}: regime {r.regime}, "
              + (f"regime of its equilibrium ELR {r.map_regime:.0f}" if r.map_regime > 0 else
                 f"diverged at epoch {r.diverged_epoch:.0f}") for r in summary.itertuples()]
     shared = "; ".join(f"{r.lr_wd:g} (lr {', '.join(f'{lr:g}' for lr in r.lrs)})" for r in equal_elr.itertuples())
-    return [*lines, f"lr*wd shared by: {shared}"]
+    long = [f"long run lr {r.lr:g} wd {r.weight_decay:g}: {r.epochs} epochs, {r.relaxations:.2g} relaxation times, "
+            f"norm settled {'yes' if r.norm_settled else 'no'}, {r.n_spikes} loss spikes"
+            for r in summary.itertuples() if r.run_id in long_ids]
+    return [*lines, f"lr*wd shared by: {shared}", *long]

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import conventional
+from ..regimes import RegimeRule
 from .style import (
     FULL_WIDTH,
     LOG_FLOOR,
@@ -181,6 +182,56 @@ def plot_af_comparison(pairs: Sequence[tuple]) -> Figure:
     return fig
 
 
+def plot_long_runs(results: Sequence, summary, steps_per_epoch: int) -> Figure:
+    """The long runs over their whole length, one colour per run: the norm of the scale-invariant weights, the
+    effective learning rate, the RMS angular update per step (:func:`sphere_regimes.conventional.rms_angles`)
+    with its law (dotted) and the running train loss (every epoch) with the levels of the spike rule
+    (:func:`sphere_regimes.conventional.destabilisations`, grey) and its spikes (crosses); dashed verticals
+    at twice each run's relaxation time 1/(2 lr wd) steps, shaded its late window. ``summary``: the runs' rows
+    of :func:`sphere_regimes.conventional.sgd_summary` (their relaxation times and spikes). Full-width."""
+    if not results:
+        fig, ax = plt.subplots(figsize=(FULL_WIDTH, 2.0))
+        ax.text(0.5, 0.5, "this preset trains no long runs\n(long_runs is empty)", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    fig, axes = plt.subplots(2, 2, figsize=(FULL_WIDTH, 7.0), sharex=True)
+    (norm_ax, elr_ax), (angle_ax, loss_ax) = axes
+    rows = summary.set_index("run_id")
+    for color, result in zip(ordered_colors(len(results)), results):
+        config, metrics, row = result.config, result.metrics, rows.loc[result.config.run_id]
+        rms, _ = conventional.rms_angles(metrics, config.lr, config.weight_decay, config.momentum, steps_per_epoch)
+        losses = metrics["train_loss_running"].dropna()
+        spikes = list(row["spike_epochs"])
+        label = f"lr {config.lr:g}, wd {config.weight_decay:g}, {config.epochs} epochs"
+        norm_ax.plot(metrics.index, metrics["si_norm"], color=color, label=label)
+        elr_ax.plot(metrics.index, metrics["elr"], color=color)
+        angle_ax.plot(rms.index, rms, color=color)
+        _theory_line(angle_ax, config, color)
+        loss_ax.plot(losses.index, np.maximum(losses, LOG_FLOOR), color=color)
+        loss_ax.plot(spikes, np.maximum(losses[spikes], LOG_FLOOR), "x", color=color, markersize=7)
+        twice = conventional.SETTLE_RELAXATIONS * row["relaxation_epochs"]
+        last = int(result.final.name)
+        for ax in axes.flat:
+            ax.axvspan(last * (1 - conventional.LATE_FRACTION), last, color=color, alpha=0.08, linewidth=0)
+            if twice <= last:
+                ax.axvline(twice, color=color, linestyle="--", linewidth=1.0)
+    converged = RegimeRule().converged_loss
+    for level in (converged, conventional.SPIKE_FACTOR * converged):
+        loss_ax.axhline(level, color="0.5", linewidth=0.8)
+    norm_ax.set(yscale="log", ylabel=r"norm of the SI weights $\|w\|$")
+    elr_ax.set(yscale="log", ylabel=r"effective learning rate $\mathrm{lr}/\|w\|^2$")
+    angle_ax.set(yscale="log", ylabel="RMS angular update per step (rad)", xlabel="epoch")
+    loss_ax.set(yscale="log", ylabel="running train loss", xlabel="epoch")
+    handles, labels = norm_ax.get_legend_handles_labels()
+    extra = [(plt.Line2D([], [], color="0.3", **THEORY_STYLE), r"$\sqrt{2\,\mathrm{lr}\,\mathrm{wd}/(1+\mu)}$"),
+             (plt.Line2D([], [], color="0.3", linestyle="--"), "twice the relaxation time"),
+             (plt.Line2D([], [], color="0.3", marker="x", linestyle="none"), "loss spike"),
+             (plt.Line2D([], [], color="0.5", linewidth=0.8), "spike rule's levels")]
+    legend_below(fig, [*handles, *(h for h, _ in extra)], [*labels, *(text for _, text in extra)], ncols=3)
+    return fig
+
+
 def figures(findings: ConventionalFindings) -> dict[str, Figure]:
     """The chapter's figures (:class:`sphere_regimes.chapters.conventional.ConventionalFindings`) under their
     glue names."""
@@ -190,4 +241,6 @@ def figures(findings: ConventionalFindings) -> dict[str, Figure]:
         "fig_sgd_regime_map": plot_sgd_regime_map(findings.sphere_summary, findings.summary, findings.boundaries,
                                                   findings.spans),
         "fig_af_comparison": plot_af_comparison(findings.af_pairs),
+        "fig_sgd_long_runs": plot_long_runs(findings.long_results, findings.long_summary,
+                                            findings.steps_per_epoch),
     }
