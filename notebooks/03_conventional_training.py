@@ -34,7 +34,7 @@
 # `convnet_af` variant (affine BatchNorm, trainable last layer) at {glue:text}`n_af` of the pairs;
 # {glue:text}`n_seeds` init seed(s), preset {glue:md}`preset_md`. The runs took
 # {glue:text}`core_hours:.2f` core-hours of training; this page reads them, and the three-regimes
-# chapter's runs of the same preset, from the result store.
+# chapter's runs of {glue:md}`sphere_setting_md`, from the result store.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "cpu"  # name of the preset that set these values
@@ -163,7 +163,7 @@ findings.tables["equal_lr_wd"]
 # ## Where the equilibrium ELR falls on the regime map
 #
 # The three-regimes chapter trained the same network on the same data on the sphere at fixed ELRs, for
-# {glue:text}`sphere_epochs` epochs (same preset). Its map, with boundaries at the geometric midpoints of
+# {glue:text}`sphere_epochs` epochs ({glue:md}`sphere_setting_md`). Its map, with boundaries at the geometric midpoints of
 # the ELR brackets where the regime changes, is the background of {numref}`fig-sgd-regime-map`; every SGD
 # run sits at its equilibrium ELR, coloured by the regime the run itself is in. The paper's expectation:
 # stable convergence with periodic destabilisation at low $\mathrm{lr}\cdot\mathrm{wd}$ (regime 1), a
@@ -280,6 +280,12 @@ findings.tables["long_runs"]
 
 # %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
+
+# %% [markdown]
+# {glue:md}`edition_md`
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["edition_changes"]
 
 # %% tags=["remove-cell"]
 # NBVAL_CHECK_OUTPUT

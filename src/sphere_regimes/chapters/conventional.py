@@ -22,7 +22,7 @@ from ..data import load_raw
 from ..regimes import RegimeRule
 from ..store import RunResult, RunStore
 from ..table import Table, scientific
-from . import three_regimes
+from . import editions, three_regimes
 from .base import Findings, core_hours, data_description, load_results
 from .base import NetworkParams
 from .base import Params as _Params
@@ -196,10 +196,12 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
         "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
         **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, sphere.num_classes),
         **long_values(summary[is_long], params, claims, grid_claims),
+        "sphere_setting_md": editions.sphere_setting_md(params.sphere_preset, "runs, batches and regime map"),
         **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
     findings.tables = {"summary": summary_table(summary), "equal_lr_wd": equal_table(equal),
                        "long_runs": long_table(summary[is_long]), "claims": claims_table(claims)}
     findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"], long_ids)
+    editions.compare(findings, editions.earlier_findings(params, analyse))
     return findings
 
 

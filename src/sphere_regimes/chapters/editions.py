@@ -30,6 +30,13 @@ def earlier_findings(params: P, analyse: Callable[[P], Findings]) -> Findings | 
     return analyse(earlier) if earlier is not None else None
 
 
+def sphere_setting_md(sphere_preset: str, kept: str) -> str:
+    """How a chapter that reads the three-regimes setting of another preset (``sphere_preset``) names it:
+    "the same preset", or that preset with what it keeps from it (``kept``: "runs and map", say)."""
+    return (f"preset `{sphere_preset}` (this preset does not recompute the chapter: its {kept} are that preset's)"
+            if sphere_preset else "the same preset")
+
+
 def setting_changes(earlier: P, params: P) -> list[str]:
     """Each parameter whose value differs between the two editions, in words: ``name a → b``, or for a list
     the values added and removed."""

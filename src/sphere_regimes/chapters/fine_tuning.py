@@ -386,9 +386,7 @@ def _setting_values(params: Params, results: list[RunResult], store: RunStore) -
         "n_elrs": len({r.config.elr for r in pretraining}), "n_seeds": len({r.config.seed for r in pretraining}),
         "finetune_elr": params.finetune_elr, "finetune_epochs": params.finetune_epochs,
         "average_epochs": params.average_epochs,
-        "sphere_setting_md": (f"preset `{params.sphere_preset}` (this preset does not recompute the chapter: its runs "
-                              "and the grid they are compared with are that preset's)" if params.sphere_preset
-                              else "the same preset"),
+        "sphere_setting_md": editions.sphere_setting_md(params.sphere_preset, "runs and the grid they are compared with"),
         "data_md": data_description(sphere.dataset, sphere.train_size),
         "pretraining_md": (f"these are runs of their own, so that $T_1 + T_2$ = "
                            f"{pretrain_epochs + params.finetune_epochs} epochs compares with the three-regimes "
