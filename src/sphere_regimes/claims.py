@@ -211,12 +211,12 @@ def claims_table(claims: Sequence[Claim]) -> Table:
 
 
 def detail_table(claims: Sequence[Claim]) -> Table:
-    """Every number behind the claims whose ``ours`` summarises a list (claim, the numbers per ELR): the table
-    below a chapter's claims table."""
-    frame = pd.DataFrame([{"claim": c.spec.statement, "numbers": c.detail} for c in claims if c.detail],
-                         columns=["claim", "numbers"])
-    return Table(frame, show_index=False, headings={"claim": "claim (paper)", "numbers": "every number the rule "
-                                                    "looked at (ELR: value, one per seed where per run)"})
+    """Every number behind the claims whose ``ours`` summarises a list (the claim, what we measure, the
+    numbers per ELR): the table below a chapter's claims table."""
+    frame = pd.DataFrame([{"claim": c.spec.statement, "quantity": c.spec.quantity, "numbers": c.detail}
+                          for c in claims if c.detail], columns=["claim", "quantity", "numbers"])
+    return Table(frame, show_index=False, headings={"claim": "claim (paper)", "quantity": "what we measure",
+                                                    "numbers": "ELR: value (one per seed where per run)"})
 
 
 def ledger_frame(claims: Sequence[Claim]) -> pd.DataFrame:

@@ -484,7 +484,7 @@ def flag_unstable(claims: list[Claim], run_labels: pd.DataFrame, regime_of: dict
         family = claim.id.split(".")[0]
         elrs = [e for e in unstable if family == "regimes" or family == f"regime{regime_of[e]}"]
         if claim.spec.uses_regime_rule and elrs:
-            note = "; labels unstable within the rule's range at ELR " + ", ".join(f"{e:.3g}" for e in elrs)
+            note = "; labels unstable within the rule's range at ELR " + ", ".join(scientific(e) for e in elrs)
             claim = dataclasses.replace(claim, reason=claim.reason + note)
         flagged.append(claim)
     return flagged
@@ -711,7 +711,7 @@ def _best_at_top(spec: ClaimSpec, errors: pd.Series, regime_of: dict[float, int]
     return spec.measured(f"{100 * errors.min():.2f}% at ELR {scientific(best)} (top of regime 1: {scientific(one[-1])})",
                          best, verdict,
                          f"{100 * (runner_up - errors.min()):.2f} points ahead of the next ELR "
-                         f"({float(errors.drop(best).idxmin()):g})" if len(errors) > 1 else "",
+                         f"({scientific(float(errors.drop(best).idxmin()))})" if len(errors) > 1 else "",
                          f"the best ELR is {'the top of' if verdict is Verdict.HELD else 'inside' if best in one else 'outside'}"
                          " regime 1")
 
