@@ -70,8 +70,7 @@ def counts_sentence(book_ledger: Ledger) -> str:
 
 def scoreboard(book_ledger: Ledger, staged: set[str]) -> str:
     """The claims scoreboard as a MyST list-table (HTML id :data:`SCOREBOARD_ID`): claim, the paper's number,
-    ours, the verdict (``*``: it depends on the regime rule) and the section that shows it, after the counts;
-    full width (the theme's ``full-width`` container, as the chapters' wide tables) so that *ours* wraps less."""
+    ours, the verdict (``*``: it depends on the regime rule) and the section that shows it, after the counts."""
     rows = [["claim", "paper", "ours", "verdict", "where"]]
     for claim in book_ledger.claims:
         verdict = verdict_badge(claim.verdict) + (" \\*" if claim.spec.uses_regime_rule else "")
@@ -83,7 +82,6 @@ def scoreboard(book_ledger: Ledger, staged: set[str]) -> str:
         + ". \\*: the verdict depends on our regime rule. Every rule, margin, reason and number behind *ours*: "
         "[claims.csv](claims.csv).",
         "",
-        "::::{container} full-width",
         ":::{list-table}",
         f":name: {SCOREBOARD_ID}",
         f":class: {SCOREBOARD_ID}",
@@ -92,7 +90,6 @@ def scoreboard(book_ledger: Ledger, staged: set[str]) -> str:
         "",
         body,
         ":::",
-        "::::",
     ])
 
 
