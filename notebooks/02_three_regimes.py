@@ -138,8 +138,8 @@ findings.tables["regimes"]
 # **Boundaries found** (on the grid, narrowed by {glue:text}`bisection_steps` rounds of geometric bisection):
 # {glue:md}`boundaries_md` (the paper, ConvNetSI-32 on CIFAR-10: 1→2 between 5e-4 and 1e-3, 2→3 between
 # 5e-3 and 5e-2). The lowest best-epoch test error, {glue:text}`best_test_error_pct:.2f`%, is reached at ELR
-# {glue:text}`best_elr:g` (regime {glue:text}`best_regime`); the lowest late test error,
-# {glue:text}`late_best_test_error_pct:.2f`%, at ELR {glue:text}`late_best_elr:g` (regime
+# {glue:md}`best_elr_md` (regime {glue:text}`best_regime`); the lowest late test error,
+# {glue:text}`late_best_test_error_pct:.2f`%, at ELR {glue:md}`late_best_elr_md` (regime
 # {glue:text}`late_best_regime`).
 #
 # ## The regimes' signatures
@@ -269,6 +269,13 @@ findings.tables["budget_boundary"]
 
 # %% tags=["remove-input", "full-width"]
 findings.tables["claims"]
+
+# %% [markdown]
+# Every number the rules looked at where the *ours* column summarises them (per ELR: the mean over seeds, or
+# one value per seed where the rule counts runs):
+
+# %% tags=["remove-input", "full-width"]
+findings.tables["claims_detail"]
 
 # %% [markdown]
 # {glue:md}`edition_md`

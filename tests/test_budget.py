@@ -65,7 +65,8 @@ def test_the_claim_compares_the_top_regime1_elr_with_the_next_lower_one_at_every
                                 (5e-3, 1e-3): np.inf})
     claim = budget.slower_near_boundary(convergence, _labels({1e-4: 1, 2e-3: 1, 3e-3: 1, 5e-3: 2}))
     assert claim.verdict is verdict
-    assert "ELR 0.003 over 0.002" in claim.ours
+    assert claim.ours.startswith("ELR 0.003 over 0.002: ×") and len(claim.ours) <= 90
+    assert "below 0.01: 100 → " in claim.detail
 
 
 def test_the_claim_is_not_tested_without_two_converging_elrs():

@@ -30,7 +30,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-from .table import Table
+from .table import Table, per_seed, scientific
 
 
 class Verdict(str, Enum):
@@ -58,10 +58,14 @@ class ClaimSpec:
     uses_regime_rule: bool = False  # the verdict depends on the regime labels
     section: str = ""  # the label of the book section that shows it
 
-    def measured(self, ours: str, value: float, verdict: Verdict, margin: str, reason: str) -> Claim:
-        """The claim with our measurement: ``ours`` in words (with the spread over seeds), ``value`` the
-        number the rule decided on, the ``verdict``, its ``margin`` and a one-line ``reason``."""
-        return Claim(spec=self, ours=ours, value=float(value), verdict=Verdict(verdict), margin=margin, reason=reason)
+    def measured(self, ours: str, value: float, verdict: Verdict, margin: str, reason: str,
+                 detail: str = "") -> Claim:
+        """The claim with our measurement: ``ours`` a short summary of what the rule looked at (with the
+        spread over seeds; the scoreboard's column), ``value`` the number the rule decided on, the
+        ``verdict``, its ``margin``, a one-line ``reason`` and the ``detail``: every number the rule looked
+        at, per ELR (:func:`by_elr`), where ``ours`` summarises a list."""
+        return Claim(spec=self, ours=ours, value=float(value), verdict=Verdict(verdict), margin=margin, reason=reason,
+                     detail=detail)
 
     def untested(self, reason: str) -> Claim:
         """The claim with verdict ``not tested here`` and why."""
@@ -78,6 +82,7 @@ class Claim:
     verdict: Verdict
     margin: str
     reason: str
+    detail: str = ""
 
     @property
     def id(self) -> str:
@@ -87,10 +92,10 @@ class Claim:
         """One row of the ledger table."""
         spec = asdict(self.spec)
         return {**spec, "ours": self.ours, "value": self.value, "verdict": str(self.verdict), "margin": self.margin,
-                "reason": self.reason}
+                "reason": self.reason, "detail": self.detail}
 
 
-COLUMNS = [f.name for f in fields(ClaimSpec)] + ["ours", "value", "verdict", "margin", "reason"]
+COLUMNS = [f.name for f in fields(ClaimSpec)] + ["ours", "value", "verdict", "margin", "reason", "detail"]
 
 
 # --------------------------------------------------------------------------- the rules' building blocks
@@ -124,23 +129,63 @@ def ratio_margin(value: float, bound: float, below: bool) -> str:
 
 def steps_in_direction(values: Sequence[float], rising: bool) -> tuple[int, int]:
     """How many steps between neighbouring values go the ``rising`` (or falling) way, of how many."""
+    passes = _step_passes(values, rising)
+    return int(passes.sum()), len(passes)
+
+
+def _step_passes(values: Sequence[float], rising: bool) -> np.ndarray:
+    """Per step between neighbouring values: does it go the ``rising`` (or falling) way (NaN: no)?"""
     steps = np.diff(np.asarray(values, dtype=float))
-    return int(np.sum(steps > 0 if rising else steps < 0)), len(steps)
+    return steps > 0 if rising else steps < 0
+
+
+# --------------------------------------------------------------------------- the summaries ``ours`` shows
+
+def trend(values: pd.Series, rising: bool, fmt: str = ".3g") -> str:
+    """What :func:`monotone_claim`'s rule looked at, in one line: ``values`` (indexed by ELR) counted step by
+    step, the failing step named when there is one, the first and last value:
+    ``falls at 4 of 5 steps (not 2e-3 → 3.2e-3): 0.0384 → 0.0819 over ELR 1e-4 → 3.2e-3``."""
+    values = values.sort_index()
+    passes = _step_passes(values.to_numpy(), rising)
+    elrs = [scientific(e) for e in values.index]
+    failing = [f"{elrs[i]} → {elrs[i + 1]}" for i in np.flatnonzero(~passes)]
+    exception = f" (not {failing[0]})" if len(failing) == 1 else ""
+    return (f"{'rises' if rising else 'falls'} at {int(passes.sum())} of {len(passes)} steps{exception}: "
+            f"{values.iloc[0]:{fmt}} → {values.iloc[-1]:{fmt}} over ELR {elrs[0]} → {elrs[-1]}")
+
+
+def extremes(elrs: Sequence[float], values: Sequence[float], fmt: str = ".3g") -> str:
+    """The smallest and the largest of ``values`` (per ELR or per run), each with its ELR:
+    ``0.822 (ELR 2e-2) to 0.9 (ELR 5e-2)``; one value alone as ``0.9 (ELR 2e-2)``."""
+    elrs, values = np.asarray(elrs, dtype=float), np.asarray(values, dtype=float)
+    low, high = int(np.nanargmin(values)), int(np.nanargmax(values))
+    text = f"{values[low]:{fmt}} (ELR {scientific(elrs[low])})"
+    return text if len(values) == 1 else f"{text} to {values[high]:{fmt}} (ELR {scientific(elrs[high])})"
+
+
+def by_elr(elrs: Sequence[float], values: Sequence, fmt: str | None = ".3g") -> str:
+    """Every value with its ELR, the values of one ELR (one per seed) together: ``1e-4: 0.0384; 2e-4: 0.02``
+    or ``2e-2: 0.822 0.9 0.9; 5e-2: 0.9 0.9 0.9`` (a claim's ``detail``). ``fmt`` None: values are text."""
+    groups: dict[float, list[str]] = {}
+    for elr, value in zip(elrs, values):
+        groups.setdefault(float(elr), []).append(str(value) if fmt is None else f"{value:{fmt}}")
+    return "; ".join(f"{scientific(elr)}: {per_seed(texts)}" for elr, texts in groups.items())
 
 
 def monotone_claim(spec: ClaimSpec, values: pd.Series, rising: bool, what: str, fmt: str = ".3g") -> Claim:
     """A claim that ``values`` (indexed by ELR, sorted) move one way with the ELR: the instances are the
-    steps between neighbouring ELRs (:func:`count_verdict`); ``ours`` lists the values."""
+    steps between neighbouring ELRs (:func:`count_verdict`); ``ours`` is their :func:`trend`, the detail
+    every value."""
     values = values.sort_index()
     passed, total = steps_in_direction(values.to_numpy(), rising)
-    ours = ", ".join(f"{v:{fmt}} (ELR {e:g})" for e, v in values.items())
     if total == 0:
         return spec.untested(f"fewer than two ELRs to compare ({what})")
     verdict = count_verdict(passed, total)
     direction = "rises" if rising else "falls"
     reason = (f"{what} {direction} at every step of the ELR" if verdict is Verdict.HELD else
               f"{what} {direction} at {passed} of {total} steps of the ELR")
-    return spec.measured(ours, passed / total, verdict, count_margin(passed, total), reason)
+    return spec.measured(trend(values, rising, fmt), passed / total, verdict, count_margin(passed, total), reason,
+                         by_elr(values.index, values, fmt))
 
 
 def spread(values: Sequence[float]) -> str:
@@ -163,6 +208,15 @@ def claims_table(claims: Sequence[Claim]) -> Table:
     frame = ledger_frame(claims)
     frame["verdict"] = [f"{v}{' *' if uses else ''}" for v, uses in zip(frame["verdict"], frame["uses_regime_rule"])]
     return Table(frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS), show_index=False)
+
+
+def detail_table(claims: Sequence[Claim]) -> Table:
+    """Every number behind the claims whose ``ours`` summarises a list (the claim, what we measure, the
+    numbers per ELR): the table below a chapter's claims table."""
+    frame = pd.DataFrame([{"claim": c.spec.statement, "quantity": c.spec.quantity, "numbers": c.detail}
+                          for c in claims if c.detail], columns=["claim", "quantity", "numbers"])
+    return Table(frame, show_index=False, headings={"claim": "claim (paper)", "quantity": "what we measure",
+                                                    "numbers": "ELR: value (one per seed where per run)"})
 
 
 def ledger_frame(claims: Sequence[Claim]) -> pd.DataFrame:

@@ -251,7 +251,7 @@ def _claims(args: argparse.Namespace) -> int:
     width = max(len(claim.id) for claim in ledger.claims)
     for claim in ledger.claims:
         marker = "*" if claim.spec.uses_regime_rule else " "
-        print(f"{claim.id:<{width}}  {str(claim.verdict):<15}{marker} {claim.ours[:70]}")
+        print(f"{claim.id:<{width}}  {str(claim.verdict):<15}{marker} {claim.ours}")
     counts = ", ".join(f"{n} {verdict}" for verdict, n in ledger.counts().items() if n)
     print(f"\n{len(ledger.claims)} claims under preset {args.preset!r}: {counts} (* depends on the regime rule)"
           + (f"; the whole ledger is in {args.csv}" if args.csv else "; --csv FILE writes the whole ledger"))

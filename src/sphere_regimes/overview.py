@@ -79,7 +79,8 @@ def scoreboard(book_ledger: Ledger, staged: set[str]) -> str:
     body = "\n".join("* " + "\n  ".join(f"- {cell}" for cell in row) for row in rows)
     return "\n".join([
         f"**Claims scoreboard** ({len(book_ledger.claims)} claims): " + counts_sentence(book_ledger)
-        + ". \\*: the verdict depends on our regime rule. Every rule, margin and reason: [claims.csv](claims.csv).",
+        + ". \\*: the verdict depends on our regime rule. Every rule, margin, reason and number behind *ours*: "
+        "[claims.csv](claims.csv).",
         "",
         ":::{list-table}",
         f":name: {SCOREBOARD_ID}",

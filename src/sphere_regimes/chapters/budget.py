@@ -108,10 +108,10 @@ def slower_near_boundary(convergence: pd.DataFrame, labels: pd.DataFrame) -> Cla
     levels = sorted(convergence["level"].unique(), reverse=True)
     ratios = {level: means[(level, top)] / means[(level, lower)] for level in levels}
     passed = sum(ratio >= SLOWER_NEAR_BOUNDARY for ratio in ratios.values())
-    ours = f"ELR {top:.3g} over {lower:.3g}: " + ", ".join(
-        f"×{ratio:.3g} below {level:g} ({means[(level, lower)]:g} → {means[(level, top)]:g} epochs)"
-        for level, ratio in ratios.items())
+    ours = (f"ELR {top:.2g} over {lower:.2g}: " + ", ".join(f"×{ratio:.2g}" for ratio in ratios.values())
+            + " below " + ", ".join(f"{level:g}" for level in levels))
+    detail = "; ".join(f"below {level:g}: {means[(level, lower)]:g} → {means[(level, top)]:g} epochs" for level in levels)
     verdict = count_verdict(passed, len(levels))
     reason = f"{passed} of {len(levels)} loss levels at least ×{SLOWER_NEAR_BOUNDARY:g} slower at the top regime-1 ELR"
     return SPEC.measured(ours, float(np.nanmin(list(ratios.values()))), verdict, count_margin(passed, len(levels)),
-                         reason)
+                         reason, detail)

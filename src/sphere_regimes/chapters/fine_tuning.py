@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import presets, regimes
-from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, spread)
+from ..claims import Claim, ClaimSpec, Verdict, by_elr, claims_table, count_margin, count_verdict, spread
 from ..config import RunConfig
 from ..engine import load
 from ..store import RunResult, RunStore
@@ -230,8 +230,8 @@ def low_regime2_best(runs: pd.DataFrame, per_elr: pd.DataFrame) -> Claim:
     lowest = float(regime2.min())
     verdict = Verdict.HELD if best == lowest else Verdict.PARTLY if best in regime2 else Verdict.NOT_HELD
     regime = per_elr.loc[best, "map_regime"]
-    ours = (f"best at ELR {best:g} (regime {regime}): {spread(_seed_errors(runs, best))}%; lowest regime-2 "
-            f"pre-training ELR {lowest:g}")
+    ours = (f"best at ELR {scientific(best)} (regime {regime}): {spread(_seed_errors(runs, best))}%; lowest regime-2 "
+            f"pre-training ELR {scientific(lowest)}")
     margin = (f"{POINTS * (ranked.iloc[1] - ranked.iloc[0]):.2f} points to the runner-up, ELR {runner_up:g} "
               f"(regime {per_elr.loc[runner_up, 'map_regime']})")
     reason = (f"the lowest mean fine-tuned error comes from ELR {best:g}, in regime {regime}"
@@ -252,7 +252,8 @@ def beats_constant(runs: pd.DataFrame, per_elr: pd.DataFrame, refs: References, 
     advantage = constant - seeds.mean()
     every = bool((seeds < constant).all())
     verdict = Verdict.HELD if advantage > 0 and every else Verdict.PARTLY if advantage > 0 else Verdict.NOT_HELD
-    ours = f"{spread(seeds)}% after pre-training at ELR {best:g}, against {constant:.2f}% (ELR {refs.constant_elr:g})"
+    ours = (f"{spread(seeds)}% after pre-training at ELR {scientific(best)}, against {constant:.2f}% (ELR "
+            f"{scientific(refs.constant_elr)})")
     margin = f"mean {advantage:.2f} points below the constant, worst seed {constant - seeds.max():.2f}"
     reason = (f"the fine-tuned mean is {abs(advantage):.2f} points {'below' if advantage > 0 else 'above'} the best "
               f"constant ELR's; {'every' if every else 'not every'} seed beats it")
@@ -269,12 +270,15 @@ def regime1_gains_little(per_elr: pd.DataFrame, n_seeds: int) -> Claim:
         return REGIME1_GAINS_LITTLE.untested("one seed: no spread to compare the gain with")
     excess = POINTS * (members["gain"] - members["gain_spread"])
     passed, total = int((excess <= 0).sum()), len(excess)
-    ours = "; ".join(f"ELR {elr:g}: gain {POINTS * row.gain:.2f} points, spread {POINTS * row.gain_spread:.2f}"
-                     for elr, row in members.iterrows())
+    worst = excess.idxmax()
+    ours = (f"gain ≤ spread at {passed} of {total} regime-1 ELRs; worst: {POINTS * members.loc[worst, 'gain']:.2f} "
+            f"against {POINTS * members.loc[worst, 'gain_spread']:.2f} points (ELR {scientific(worst)})")
+    detail = by_elr(members.index, [f"gain {POINTS * row.gain:.2f}, spread {POINTS * row.gain_spread:.2f} points"
+                                    for row in members.itertuples()], fmt=None)
     closest = excess.abs().idxmin()
     margin = f"{count_margin(passed, total)}; closest: ELR {closest:g}, gain minus spread {excess[closest]:.2f} points"
     reason = f"the mean gain is within the seeds' spread at {passed} of {total} regime-1 pre-training ELRs"
-    return REGIME1_GAINS_LITTLE.measured(ours, excess.max(), count_verdict(passed, total), margin, reason)
+    return REGIME1_GAINS_LITTLE.measured(ours, excess.max(), count_verdict(passed, total), margin, reason, detail)
 
 
 def regime3_no_better_than_scratch(per_elr: pd.DataFrame, refs: References, params: Params) -> Claim:
@@ -287,15 +291,17 @@ def regime3_no_better_than_scratch(per_elr: pd.DataFrame, refs: References, para
             f"{params.finetune_epochs} epochs")
     if members.empty:
         return REGIME3_NO_BETTER_THAN_SCRATCH.untested("no fine-tuned pre-training ELR is in regime 3 of the map")
-    scratch = POINTS * refs.scratch_error
-    difference = POINTS * members["finetuned_error"] - scratch
+    errors = POINTS * members["finetuned_error"]
+    difference = errors - POINTS * refs.scratch_error
     passed, total = int((difference >= 0).sum()), len(difference)
-    ours = ("; ".join(f"ELR {elr:g}: {POINTS * e:.2f}%" for elr, e in members["finetuned_error"].items())
-            + f"; from scratch {spread(POINTS * np.asarray(refs.scratch_errors))}%")
+    ours = (f"{passed} of {total} regime-3 ELRs no better than scratch, "
+            f"{spread(POINTS * np.asarray(refs.scratch_errors))}%; best {errors.min():.2f}% (ELR "
+            f"{scientific(errors.idxmin())})")
     closest = difference.abs().idxmin()
     margin = f"{count_margin(passed, total)}; closest: ELR {closest:g}, {difference[closest]:+.2f} points from scratch"
     reason = f"{total - passed} of {total} regime-3 pre-training ELRs beat training from scratch"
-    return REGIME3_NO_BETTER_THAN_SCRATCH.measured(ours, difference.min(), count_verdict(passed, total), margin, reason)
+    return REGIME3_NO_BETTER_THAN_SCRATCH.measured(ours, difference.min(), count_verdict(passed, total), margin, reason,
+                                                   by_elr(errors.index, [f"{e:.2f}%" for e in errors], fmt=None))
 
 
 # --------------------------------------------------------------------------- the chapter

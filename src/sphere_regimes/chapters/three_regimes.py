@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 
 from .. import presets, regimes
-from ..claims import (Claim, ClaimSpec, Verdict, claims_table, count_margin, count_verdict, monotone_claim,
-                      ratio_margin, steps_in_direction, verdict_counts)
+from ..claims import (Claim, ClaimSpec, Verdict, by_elr, claims_table, count_margin, count_verdict, detail_table,
+                      extremes, monotone_claim, ratio_margin, steps_in_direction, verdict_counts)
 from ..config import RunConfig, check_finite
 from ..models import ConvNetSI, si_parameters
 from ..optim import SphereSGD
@@ -376,6 +376,7 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     _budget_findings(findings, found, store)
     editions.compare(findings, earlier, _claims_at_earlier_elrs(found, earlier, params))
     findings.tables["claims"] = claims_table(findings.claims)
+    findings.tables["claims_detail"] = detail_table(findings.claims)
     findings.values["claims_md"] = _claims_sentence(findings.claims)
     return findings
 
@@ -573,11 +574,12 @@ def _result_values(summary: pd.DataFrame, regime_of: dict[float, int], boundarie
         f"ELR {elr:g}: " + ", ".join(f"{_outcome(run, findings)} under the {name} constraint" for name, run in by_name.items())
         for elr, by_name in findings.constraint_runs.items())
     return {
-        "boundaries_md": "; ".join(f"{a}→{b} between ELR {low:g} and {high:g}" for a, b, low, high in boundaries)
+        "boundaries_md": "; ".join(f"{a}→{b} between ELR {scientific(low)} and {scientific(high)}"
+                                   for a, b, low, high in boundaries)
         or "no regime change in this grid",
-        "best_elr": best_elr, "best_regime": regime_of[best_elr],
+        "best_elr_md": scientific(best_elr), "best_regime": regime_of[best_elr],
         "best_test_error_pct": 100 * float(per_elr["best_test_error"].min()),
-        "late_best_elr": late_elr, "late_best_regime": regime_of[late_elr],
+        "late_best_elr_md": scientific(late_elr), "late_best_regime": regime_of[late_elr],
         "late_best_test_error_pct": 100 * float(per_elr["late_test_error"].min()),
         "constraints_md": constraints or "no runs under the individual constraint in this preset",
     }
@@ -624,7 +626,7 @@ def flag_unstable(claims: list[Claim], run_labels: pd.DataFrame, regime_of: dict
         family = claim.id.split(".")[0]
         elrs = [e for e in unstable if family == "regimes" or family == f"regime{regime_of[e]}"]
         if claim.spec.uses_regime_rule and elrs:
-            note = "; labels unstable within the rule's range at ELR " + ", ".join(f"{e:.3g}" for e in elrs)
+            note = "; labels unstable within the rule's range at ELR " + ", ".join(scientific(e) for e in elrs)
             claim = dataclasses.replace(claim, reason=claim.reason + note)
         flagged.append(claim)
     return flagged
@@ -734,27 +736,27 @@ def _claims(grid: list[RunResult], summary: pd.DataFrame, regime_of: dict[float,
         _count(SPECS["regime2.weights_move"], in_regime[2], in_regime[2]["cos_to_init"] < 0.5,
                "runs ending more than 60° from the start"),
         _count(SPECS["regime3.loss_at_initial"], mean_of[3], mean_of[3]["late_loss_over_initial"] >= 0.8,
-               "ELRs whose late loss is at least 0.8× the initial", ratio=mean_of[3]["late_loss_over_initial"]),
+               "ELRs with late loss ≥ 0.8× the initial", values=mean_of[3]["late_loss_over_initial"]),
         _count(SPECS["regime3.chance_error"], in_regime[3], (in_regime[3]["test_error"] - chance_error).abs() <= 0.05,
-               f"runs within 0.05 of chance ({chance_error:.2f})", ratio=in_regime[3]["test_error"]),
+               f"runs within 0.05 of chance ({chance_error:.2f})", values=in_regime[3]["test_error"]),
         _count(SPECS["regime3.gradient_huge"], mean_of[3], mean_of[3]["grad_over_initial"] >= 10,
-               "ELRs whose final effective gradient is at least 10× the initial", ratio=mean_of[3]["grad_over_initial"]),
+               "ELRs with final eff. gradient ≥ 10× initial", values=mean_of[3]["grad_over_initial"]),
         _count(SPECS["regime3.random_walk"], in_regime[3], in_regime[3]["cos_to_init"].abs() <= 0.05,
-               "runs with |cosine to the init| at most 0.05", ratio=in_regime[3]["cos_to_init"]),
+               "runs with |cosine to the init| ≤ 0.05", values=in_regime[3]["cos_to_init"].abs()),
     ]
 
 
-def _count(spec: ClaimSpec, frame: pd.DataFrame, passed: pd.Series, what: str, ratio: pd.Series | None = None) -> Claim:
-    """A count-rule claim over the rows of ``frame`` (runs, or ELRs as its index); ``ours`` lists ``ratio``
-    (the measured quantity) per ELR where given."""
+def _count(spec: ClaimSpec, frame: pd.DataFrame, passed: pd.Series, what: str, values: pd.Series | None = None) -> Claim:
+    """A count-rule claim over the rows of ``frame`` (runs, or ELRs as its index); where ``values`` (the
+    measured quantity) are given, ``ours`` adds their :func:`~sphere_regimes.claims.extremes` and the detail
+    lists them all."""
     total, n = len(frame), int(passed.sum())
     if total == 0:
         return spec.untested("no run of the preset is in this regime")
-    elrs = frame["elr"] if "elr" in frame else pd.Series(frame.index, index=frame.index)
-    ours = f"{n} of {total} {what}"
-    if ratio is not None:
-        ours += ": " + ", ".join(f"{v:.3g} (ELR {e:g})" for e, v in zip(elrs, ratio))
-    return spec.measured(ours, n / total, count_verdict(n, total), count_margin(n, total), f"{n} of {total} {what}")
+    elrs = frame.get("elr", frame.index)
+    counted = f"{n} of {total} {what}"
+    ours, detail = (counted, "") if values is None else (f"{counted}; {extremes(elrs, values)}", by_elr(elrs, values))
+    return spec.measured(ours, n / total, count_verdict(n, total), count_margin(n, total), counted, detail)
 
 
 def _norm_exact(grid: list[RunResult]) -> Claim:
@@ -833,7 +835,7 @@ def _boundaries(boundaries) -> Claim:
         return spec.untested(f"this preset's grid has the changes {sorted(ours)}, not 1→2 and 2→3 once each")
     overlap = {key: ours[key][0] < high and low < ours[key][1] for key, (low, high) in PAPER_BRACKETS.items()}
     n = sum(overlap.values())
-    text = "; ".join(f"{a}→{b} in ({ours[a, b][0]:.3g}, {ours[a, b][1]:.3g})" for a, b in PAPER_BRACKETS)
+    text = "; ".join(f"{a}→{b} in ({scientific(ours[a, b][0])}, {scientific(ours[a, b][1])})" for a, b in PAPER_BRACKETS)
     factors = "; ".join(f"{a}→{b}: ours/paper {math.sqrt(ours[a, b][0] * ours[a, b][1]) / math.sqrt(lo * hi):.2g}×"
                         for (a, b), (lo, hi) in PAPER_BRACKETS.items())
     return spec.measured(text, n / 2, count_verdict(n, 2), f"geometric midpoints {factors}",
@@ -848,9 +850,10 @@ def _best_at_top(spec: ClaimSpec, errors: pd.Series, regime_of: dict[float, int]
     best = float(errors.idxmin())
     verdict = Verdict.HELD if best == one[-1] else Verdict.PARTLY if best in one else Verdict.NOT_HELD
     runner_up = errors.drop(best).min() if len(errors) > 1 else math.nan
-    return spec.measured(f"{100 * errors.min():.2f}% at ELR {best:g} (top of regime 1: {one[-1]:g})", best, verdict,
+    return spec.measured(f"{100 * errors.min():.2f}% at ELR {scientific(best)} (top of regime 1: {scientific(one[-1])})",
+                         best, verdict,
                          f"{100 * (runner_up - errors.min()):.2f} points ahead of the next ELR "
-                         f"({float(errors.drop(best).idxmin()):g})" if len(errors) > 1 else "",
+                         f"({scientific(float(errors.drop(best).idxmin()))})" if len(errors) > 1 else "",
                          f"the best ELR is {'the top of' if verdict is Verdict.HELD else 'inside' if best in one else 'outside'}"
                          " regime 1")
 
@@ -877,14 +880,16 @@ def _flatter(equal_loss) -> Claim:
     spec = SPECS["regime1.flatter_at_higher_elr"]
     if not equal_loss:
         return spec.untested("no regime-1 run in this preset")
-    steps = [steps_in_direction(equal_loss["sharpness"][level].dropna().to_numpy(), rising=False) for level in LOSS_LEVELS]
-    passed, total = sum(s[0] for s in steps), sum(s[1] for s in steps)
+    sharpness = {level: equal_loss["sharpness"][level].dropna() for level in LOSS_LEVELS}
+    steps = {level: steps_in_direction(values.to_numpy(), rising=False) for level, values in sharpness.items()}
+    passed, total = sum(s[0] for s in steps.values()), sum(s[1] for s in steps.values())
     if total == 0:
         return spec.untested("fewer than two regime-1 ELRs with sharpness at the loss levels")
-    ours = "; ".join(f"loss {level:g}: " + ", ".join(f"{v:.3g}" for v in equal_loss["sharpness"][level].dropna())
-                     for level in LOSS_LEVELS)
+    ours = (f"falls at {passed} of {total} steps (loss " + ", ".join(f"{level:g}: {n} of {k}" for level, (n, k)
+                                                                     in steps.items()) + ")")
+    detail = " — ".join(f"loss {level:g}: {by_elr(values.index, values)}" for level, values in sharpness.items())
     return spec.measured(ours, passed / total, count_verdict(passed, total), count_margin(passed, total),
-                         f"the sharpness falls at {passed} of {total} steps of the ELR")
+                         f"the sharpness falls at {passed} of {total} steps of the ELR", detail)
 
 
 def _elr_sharpness(two: pd.DataFrame) -> Claim:
@@ -894,6 +899,6 @@ def _elr_sharpness(two: pd.DataFrame) -> Claim:
         return spec.untested("fewer than two regime-2 ELRs with sharpness")
     ratio = float(product.max() / product.min())
     verdict = Verdict.HELD if ratio <= 2 else Verdict.NOT_HELD
-    return spec.measured(", ".join(f"{v:.3g} (ELR {e:g})" for e, v in product.items()), ratio, verdict,
+    return spec.measured(f"max / min {ratio:.2f}: {extremes(product.index, product)}", ratio, verdict,
                          ratio_margin(ratio, 2.0, below=True), f"ELR × sharpness varies by {ratio:.2f}× while the ELR "
-                         f"varies by {product.index.max() / product.index.min():.2f}×")
+                         f"varies by {product.index.max() / product.index.min():.2f}×", by_elr(product.index, product))

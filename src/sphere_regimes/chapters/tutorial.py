@@ -11,7 +11,7 @@ from .. import presets, regime_map
 from ..config import RunConfig
 from ..regime_map import MapSetting, RegimeMap
 from ..store import RunStore
-from ..table import Table
+from ..table import Table, scientific
 from .base import Findings, core_hours, load_results
 from .base import Params as _Params
 
@@ -50,6 +50,13 @@ def plan(params: Params, store: RunStore | None = None) -> list[RunConfig]:
     return regime_map.plan(params.map_setting(), store)
 
 
+HEADINGS = {"boundary": "boundary", "elr_below": "last ELR below", "elr_above": "first ELR above",
+            "bracket_factor": "bracket (above / below)", "midpoint": "geometric midpoint", "elr": "ELR",
+            "regime": "regime", "train_loss": "final train loss", "train_error": "final train error",
+            "late_angle_deg": "late angle per epoch (°)", "test_error": "final test error"}
+"""The headings (with units) of the tutorial's map tables."""
+
+
 @dataclass
 class TutorialFindings(Findings):
     regime_map: RegimeMap = None  # the map of the tutorial's network (runs and boundaries)
@@ -65,13 +72,14 @@ def analyse(params: Params, store: RunStore | None = None) -> TutorialFindings:
     found = RegimeMap.from_results(setting, results)
     findings = TutorialFindings(params=params, regime_map=found, runs=results)
     regime_of = found.regime_of()
-    findings.tables["map_boundaries"] = Table(found.boundaries, {"elr_below": ".3g", "elr_above": ".3g",
-                                                                 "bracket_factor": ".3g", "midpoint": ".3g"},
-                                              show_index=False)
+    findings.tables["map_boundaries"] = Table(found.boundaries, {"elr_below": scientific, "elr_above": scientific,
+                                                                 "bracket_factor": ".3g", "midpoint": scientific},
+                                              show_index=False, headings=HEADINGS)
     findings.tables["map_runs"] = Table(found.runs[["elr", "seed", "regime", "train_loss", "train_error",
                                                     "late_angle_deg", "test_error"]],
-                                        {"elr": ".3g", "train_loss": ".3g", "train_error": ".3f",
-                                         "late_angle_deg": ".3g", "test_error": ".3f"}, show_index=False)
+                                        {"elr": scientific, "train_loss": ".3g", "train_error": ".3f",
+                                         "late_angle_deg": ".2g", "test_error": ".3f"}, show_index=False,
+                                        headings=HEADINGS)
     low, high = setting.elr_range
     findings.values.update({
         "map_factory_md": f"`{MAP_FACTORY}`", "map_n_runs": len(results), "map_n_elrs": len(regime_of),
@@ -79,7 +87,8 @@ def analyse(params: Params, store: RunStore | None = None) -> TutorialFindings:
         "map_seeds": setting.seeds, "map_factor": setting.factor, "map_low": low, "map_high": high,
         "map_core_minutes": 60 * core_hours(results, store),
         "map_regimes_md": ", ".join(str(r) for r in sorted(set(regime_of.values()))),
-        "map_boundaries_md": "; ".join(f"{row.boundary} between ELR {row.elr_below:.3g} and {row.elr_above:.3g}"
+        "map_boundaries_md": "; ".join(f"{row.boundary} between ELR {scientific(row.elr_below)} and "
+                                       f"{scientific(row.elr_above)}"
                                        for row in found.boundaries.itertuples()) or "no regime change in this range",
         "map_missing_md": ", ".join(found.missing_boundaries()) or "none",
     })
