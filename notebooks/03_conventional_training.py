@@ -32,7 +32,8 @@
 # {glue:md}`lrs_md` × weight decays {glue:md}`wds_md` ({glue:text}`n_pairs` pairs,
 # $\mathrm{lr}\cdot\mathrm{wd}$ from {glue:text}`lr_wd_min:g` to {glue:text}`lr_wd_max:g`), and the
 # `convnet_af` variant (affine BatchNorm, trainable last layer) at {glue:text}`n_af` of the pairs;
-# {glue:text}`n_seeds` init seed(s), preset {glue:md}`preset_md`. The runs took
+# {glue:text}`n_seeds` init seed(s), preset {glue:md}`preset_md`; plus {glue:text}`n_long` long run(s), each
+# for its own number of epochs ({ref}`sec-sgd-long`). The runs took
 # {glue:text}`core_hours:.2f` core-hours of training; this page reads them, and the three-regimes
 # chapter's runs of {glue:md}`sphere_setting_md`, from the result store.
 

@@ -4,6 +4,7 @@ is known by construction."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -300,3 +301,33 @@ def test_long_runs_are_planned_off_the_grid_after_it_for_their_own_epochs():
         conv.Params.from_mapping({"long_runs": [[0.01, 1e-3, 0]]})
     with pytest.raises(chapters.ParamsError, match="list of 3 values"):
         conv.Params.from_mapping({"long_runs": [[0.01, 1e-3]]})
+
+
+@pytest.mark.slow
+def test_the_chapter_reads_the_smoke_long_runs_as_unsettled_and_a_preset_without_them_as_training_none(fashion_mnist):
+    """The smoke preset's long runs last a few epochs of relaxation times of thousands: the chapter must say that
+    they did not settle; without long runs (the cpu preset today) the section says the preset trains none."""
+    from sphere_regimes import plans, plotting, presets
+
+    store = presets.preset_store("smoke")
+    for chapter in ("02_three_regimes", "03_conventional_training"):  # the chapter reads the sphere's map too
+        assert plans.compute("smoke", store, only=chapter) == []
+    conv = chapters.conventional
+    params = conv.Params.from_preset("smoke")
+    findings = conv.analyse(params, store)
+    long = findings.long_summary
+    assert sorted((r.lr, r.weight_decay, r.epochs) for r in long.itertuples()) == sorted(params.long_runs)
+    assert (long["relaxations"] < 2).all() and not long["norm_settled"].any()
+    assert findings.values["long_md"].count("did not settle") == len(params.long_runs)
+    assert len(findings.tables["long_runs"].frame) == len(params.long_runs)
+    assert sum(line.startswith("long run") for line in findings.key_numbers) == len(params.long_runs)
+    assert {r.config.run_id for r in findings.long_results} == set(long["run_id"])
+    assert not set(long["run_id"]) & {r.config.run_id for r in findings.si_results}  # the grid's figures: the grid
+    assert len(plotting.conventional.figures(findings)["fig_sgd_long_runs"].axes) == 4
+    none = conv.analyse(dataclasses.replace(params, long_runs=()), store)
+    assert "trains no long runs" in none.values["long_md"] and none.long_summary.empty
+    assert len(none.summary) == len(findings.summary) - len(params.long_runs)
+    assert len(plotting.conventional.figures(none)["fig_sgd_long_runs"].axes) == 1  # says so instead of a plot
+    changed = [c.spec.id for c, g in zip(findings.claims, none.claims) if c.verdict != g.verdict]
+    assert all(claim_id in findings.values["long_md"] for claim_id in changed)
+    assert ("They change no verdict." in findings.values["long_md"]) == (not changed)
