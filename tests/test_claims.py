@@ -12,10 +12,10 @@ from sphere_regimes.chapters import three_regimes
 from sphere_regimes.store import RunStore
 
 OURS_MAX_CHARS = 90
-"""The longest ``ours`` the scoreboard takes: its column has the share of the claim statements' column
-(``:widths: 30 18 30 13 9``), and every statement but one is at most 90 characters long (median 67, the
-longest 127), so an ``ours`` makes a row no taller than the longer statements do; the generated lists it
-replaces ran to 234 characters."""
+"""The longest ``ours`` the scoreboard takes. Rendered at 1280 px (the cpu landing page, 2026-12-01) its
+column wraps at about 17 characters a line and the claim statements' at about 25, so 90 characters are at
+most 6 lines, the height of the rows the longer statements (up to 127 characters) already make; the
+generated lists this replaces ran to 234 characters (14 lines)."""
 
 LOSSES = pd.Series([0.0384, 0.02, 0.00897, 0.00484, 0.00312, 0.0819],
                    index=[1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3.16e-3])
