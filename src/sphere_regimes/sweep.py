@@ -20,14 +20,15 @@
 
 Every run goes through :func:`sphere_regimes.engine.run`, which skips a finished run, resumes an
 unfinished one from its checkpoint and locks it against a second computation. So a sweep stopped
-in any way (Ctrl-C, a killed worker or node) restarts where it stopped, and a resumed run ends
-bit-identical to an uninterrupted one with the same thread count.
+in any way (Ctrl-C, SIGTERM, a killed worker, parent or node) restarts where it stopped, and a
+resumed run ends bit-identical to an uninterrupted one with the same thread count.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -38,10 +39,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from types import FrameType, ModuleType
+from typing import Any, NoReturn
 
 import torch
+from tqdm import tqdm
 
 from .config import RunConfig
 from .data import DataNotFoundError
@@ -146,7 +148,8 @@ def compute_one(config: RunConfig, root: Path, threads: int) -> Outcome:
 
 def _local_outcomes(todo: list[RunConfig], root: Path, workers: int, threads: int) -> Iterator[Outcome]:
     """One worker: in this process. More: a pool of spawned processes that ignore Ctrl-C; when the sweep
-    stops, the parent terminates them (their runs resume from their last checkpoint next time)."""
+    stops, the parent terminates them, and they terminate themselves when the parent is gone (their runs
+    resume from their last checkpoint next time)."""
     if workers == 1 or len(todo) == 1:
         previous = torch.get_num_threads()
         try:
@@ -196,18 +199,15 @@ def _pool_outcomes(futures: dict[Future, RunConfig], store: RunStore) -> Iterato
                              "--workers, then start the same command again")
 
 
-_TERMINATED = threading.Event()
-"""Set in a pool worker when the parent terminates it (SIGTERM)."""
-
-
 def _compute_in_worker(config: RunConfig, root: Path, threads: int) -> Outcome:
-    """:func:`compute_one` in a pool worker; none once the parent has terminated the worker. The
-    executor's worker catches every exception of a task, SystemExit too, and would take the next run:
-    so a terminated worker refuses it, goes back to its queue, and exits there (with its finalizers: no
-    leaked semaphore) at the parent's stop sentinel, or at once when the signal finds it waiting."""
-    if _TERMINATED.is_set():
-        raise SystemExit(128 + signal.SIGTERM)
-    return compute_one(config, root, threads)
+    """:func:`compute_one` in a pool worker, which ends the process when SIGTERM interrupts the run (the
+    engine has marked it ``interrupted``: it resumes next time). Returning would hand the worker back to
+    the executor, which catches every exception of a task, SystemExit too, and waits in its queue for the
+    next run, for ever once the parent is gone."""
+    try:
+        return compute_one(config, root, threads)
+    except SystemExit as stop:
+        _exit_now(stop.code)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
@@ -222,14 +222,49 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 
 def _init_worker() -> None:
-    """Leave Ctrl-C to the parent, and exit (the run marked ``interrupted``) when it terminates us."""
+    """Leave Ctrl-C to the parent, end the worker on SIGTERM (:func:`_exit_on_terminate`), and send ourselves
+    that SIGTERM when the parent is gone (killed outright: its own SIGTERM to the workers never comes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_terminate)
+    tqdm.set_lock(threading.RLock())
+    threading.Thread(target=_terminate_on_parent_exit, name="parent-watch", daemon=True).start()
 
 
-def _exit_on_terminate(signum: int, frame: object) -> None:
-    _TERMINATED.set()
-    raise SystemExit(128 + signum)
+def _terminate_on_parent_exit() -> None:
+    """SIGTERM this worker once its parent has exited (the parent's sentinel, a pipe, becomes readable)."""
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _exit_on_terminate(signum: int, frame: FrameType | None) -> None:
+    """A worker's SIGTERM: in a run (:func:`compute_one` on the stack), a SystemExit that the engine turns
+    into the ``interrupted`` status and :func:`_compute_in_worker` into the end of the process; elsewhere
+    (waiting for a run, sending a result) the end at once. Either way the interpreter's exit and its atexit
+    hooks are skipped (nothing to save), and later SIGTERMs are ignored: a broken pool's manager thread and
+    :func:`_terminate` both send one, and the second used to raise SystemExit in the way out of the first
+    (torch._dynamo's atexit hook ``dump_compile_times`` importing tabulate printed the traceback)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _in_run(frame):
+        raise SystemExit(128 + signum)
+    _exit_now(128 + signum)
+
+
+def _in_run(frame: FrameType | None) -> bool:
+    """Whether ``frame`` (where a signal found the main thread) is inside :func:`compute_one`."""
+    while frame is not None:
+        if frame.f_code is compute_one.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _exit_now(code: object) -> NoReturn:
+    """End the worker process with ``code``, its output flushed first. A worker's tqdm lock is a thread
+    lock (:func:`_init_worker`): tqdm's default one is a named semaphore, which this would leak (Python's
+    resource tracker warns)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 1)
 
 
 # -- Ray --------------------------------------------------------------------------------
