@@ -502,8 +502,8 @@ def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStor
                                                                   "regime": "regime"})
     epochs = findings.convergence.pivot_table(index=["elr", "seed"], columns="level", values="epochs")
     epochs.columns = [f"epochs to stay below {level:g}" for level in epochs.columns]
-    findings.tables["convergence"] = Table(epochs, {"elr": scientific, **{c: ".0f" for c in epochs.columns}},
-                                           headings=HEADINGS)
+    findings.tables["convergence"] = Table(epochs.reset_index(), {"elr": scientific, **{c: _epochs for c in epochs.columns}},
+                                           show_index=False, headings=HEADINGS)
     findings.tables["budget_boundary"] = Table(boundary, {"below": scientific, "above": scientific},
                                                show_index=False,
                                                headings={"budget": "after epochs", "below": "highest regime-1 ELR",
@@ -519,6 +519,11 @@ def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStor
         "budget_core_hours": core_hours(findings.budget_runs, store),
         "budget_boundary_md": _budget_boundary_sentence(boundary),
     })
+
+
+def _epochs(epochs: float) -> str:
+    """Epochs to stay below a level as the budget tables show them: "never" when the run did not."""
+    return "never" if math.isinf(epochs) else f"{epochs:.0f}"
 
 
 def _budget_boundary_sentence(boundary: pd.DataFrame) -> str:
