@@ -73,3 +73,4 @@ def test_tables_read_as_the_book_shows_them():
     assert all(s in text for s in ("1e-4", "2e-3", "1 1 1", "0.0384", "loss (nats)", ">ELR<", "–"))
     assert "nan" not in text and "0.000100" not in text
     assert frame.index.name == "elr" and list(frame.columns) == ["regimes", "loss"]  # the frame keeps its names
+    assert Table(frame.iloc[:0], headings={"loss": "loss (nats)"})._repr_html_() == ""  # no rows: no bare headings

@@ -55,7 +55,8 @@ class Table:
         return styler if self.show_index else styler.hide(axis="index")
 
     def _repr_html_(self) -> str:
-        return self.style().to_html()
+        """The styled table; nothing for a table without rows (the prose around it says why it has none)."""
+        return self.style().to_html() if len(self.frame) else ""
 
 
 def _formatter(fmt: Format) -> Callable[[object], str] | str:
