@@ -48,7 +48,7 @@ momentum = 0.0  # heavy-ball momentum of SGD
 af_pairs = [[0.1, 1e-3], [1.0, 1e-2]]  # [lr, weight decay] pairs also trained with convnet_af
 seeds = [0]  # init seeds (the frozen last layer is shared by all runs)
 tolerance = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
-long_runs = []  # [lr, weight decay, epochs] of long ConvNetSI runs (first seed), epochs >= 2 / (2 lr wd) steps
+long_runs = []  # [lr, weight decay, epochs] of long ConvNetSI runs (first seed), epochs: at least 2 / (2 lr wd) steps
 sphere_preset = ""  # the preset whose three-regimes setting (network, data, batches, map) this chapter uses; empty: its own
 
 # %% tags=["remove-cell"]

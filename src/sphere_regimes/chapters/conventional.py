@@ -49,7 +49,7 @@ class Params(_Params):
     af_pairs: tuple[tuple[float, float], ...] = ((0.1, 1e-3), (1.0, 1e-2))  # [lr, weight decay] pairs also trained with convnet_af
     seeds: tuple[int, ...] = (0,)  # init seeds (the frozen last layer is shared by all runs)
     tolerance: float = 0.2  # an angular update within this relative distance of its theory counts as at equilibrium
-    long_runs: tuple[tuple[float, float, int], ...] = ()  # [lr, weight decay, epochs] of long ConvNetSI runs (first seed), epochs >= 2 / (2 lr wd) steps
+    long_runs: tuple[tuple[float, float, int], ...] = ()  # [lr, weight decay, epochs] of long ConvNetSI runs (first seed), epochs: at least 2 / (2 lr wd) steps
     sphere_preset: str = ""  # the preset whose three-regimes setting (network, data, batches, map) this chapter uses; empty: its own
 
     def __post_init__(self) -> None:
