@@ -84,3 +84,11 @@ def test_the_boundary_at_each_budget_is_bracketed_by_the_study_s_elrs():
     assert (boundary.loc[150, "below"], boundary.loc[150, "above"]) == (2e-3, 3e-3)
     assert (boundary.loc[1000, "below"], boundary.loc[1000, "above"]) == (3e-3, 5e-3)
     assert boundary.loc[1000, "regimes"] == "1 1 2"
+
+
+def test_a_run_planned_with_several_epoch_counts_is_trained_to_the_longest():
+    """The budget study's run is a grid run read for more epochs; the fine-tuning chapter may plan the same
+    run again for the grid's epochs after it: the sweep must still train it to the longest."""
+    from sphere_regimes.plans import longest_runs
+    short, long, other = RunConfig(elr=1e-3, epochs=150), RunConfig(elr=1e-3, epochs=1000), RunConfig(elr=1e-2)
+    assert longest_runs([short, long, short, other]) == {short.run_id: long, other.run_id: other}

@@ -38,7 +38,7 @@ def compute(preset: str, store: RunStore | None = None, executor: Executor | Non
     failed: dict[str, RunConfig] = {}
     with connected(executor):
         while True:
-            unique = {c.run_id: c for configs in chapters.planned_runs(preset, only, store).values() for c in configs}
+            unique = longest_runs(c for configs in chapters.planned_runs(preset, only, store).values() for c in configs)
             todo = [c for c in unique.values() if c.run_id not in failed and load(c, store) is None]
             print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo) - len(failed)} in the store, "
                   f"{len(todo)} to compute", flush=True)
@@ -46,6 +46,17 @@ def compute(preset: str, store: RunStore | None = None, executor: Executor | Non
                 return list(failed.values())
             for config in execute(todo, store, executor):
                 failed[config.run_id] = config
+
+
+def longest_runs(configs) -> dict[str, RunConfig]:
+    """The planned runs by id, each with the most epochs any plan asks of it: epochs are not part of a run's
+    id, so a run that one chapter reads for 150 epochs and another (the budget study) for 1000 is trained to
+    1000, and the first reads its first 150."""
+    unique: dict[str, RunConfig] = {}
+    for config in configs:
+        if config.run_id not in unique or config.epochs > unique[config.run_id].epochs:
+            unique[config.run_id] = config
+    return unique
 
 
 def other_format_note(store: RunStore) -> str:
