@@ -191,10 +191,10 @@ findings.tables.get("equal_loss")
 # ## Total against individual norm constraint
 #
 # Two individual constraints are trained, on the first seed:
-# - **per layer** (at ELR {glue:text}`individual_elrs_md`): every layer keeps its own initial norm, so its ELR is
+# - **per layer** (at ELR {glue:md}`individual_elrs_md`): every layer keeps its own initial norm, so its ELR is
 #   frozen at $\eta_i = \eta\,\|w_0\|^2/\|w_{i,0}\|^2$, the value the total-constraint run of the same $\eta$
 #   starts from; the two runs differ only in whether the layers may trade norm.
-# - **per filter (RMS norm)** (at ELR {glue:text}`filter_elrs_md`), the official code's choice (its `fix_all_elr`):
+# - **per filter (RMS norm)** (at ELR {glue:md}`filter_elrs_md`), the official code's choice (its `fix_all_elr`):
 #   each of the $F$ filters of the SI layers is moved at the start, along its own direction, to the common norm
 #   $\|w_0\|/\sqrt{F}$ and kept there. The total norm stays $\|w_0\|$, so the learning rate is the same, but the
 #   initial point differs from every other run's and each filter's ELR is $F\eta$.
@@ -223,9 +223,9 @@ findings.tables["constraints"]
 # The paper trains for 1000 epochs; this chapter's grid for {glue:text}`epochs`. Near the 1→2 boundary the budget
 # may decide the label: the authors' follow-up found the epochs a run needs to converge growing sharply there
 # (ResNet18SI on CIFAR-10: 81–90 epochs at ELR 3e-4, 2621 at 3.9e-4). This study trains the grid's runs at ELR
-# {glue:text}`budget_elrs_md` (seed {glue:text}`budget_seeds_md`) on to {glue:text}`budget_epochs` epochs
+# {glue:md}`budget_elrs_md` (seed {glue:md}`budget_seeds_md`) on to {glue:text}`budget_epochs` epochs
 # ({glue:text}`n_budget_runs` runs, {glue:text}`budget_core_hours:.2f` core-hours in all, their first
-# {glue:text}`epochs` epochs included) and reads each as it stood after {glue:text}`budgets_md` epochs, with the
+# {glue:text}`epochs` epochs included) and reads each as it stood after {glue:md}`budgets_md` epochs, with the
 # book's rule. A run's *epochs to stay below* a loss level is the first evaluated epoch after which its train
 # loss never exceeds the level again (evaluated every epoch up to {glue:text}`dense_metric_epochs`, then every
 # {glue:text}`budget_metric_every`).
