@@ -298,14 +298,14 @@ class _Trainer:
             else:
                 status = self._status("done", epoch, metrics_sha256=digest, final_sha256=final_sha256)
         except (KeyboardInterrupt, SystemExit):
-            self._write_timing(start_epoch, wall_before, _safe_epochs_done(self.store, config),
-                               wall_before + time.perf_counter() - start)
-            self._status("interrupted", _safe_epochs_done(self.store, config))
+            done = _safe_epochs_done(self.store, config)
+            self._write_timing(start_epoch, wall_before, done, wall_before + time.perf_counter() - start)
+            self._status("interrupted", done)
             raise
         except Exception as error:  # noqa: BLE001 - recorded, then re-raised as RunFailedError
-            self._write_timing(start_epoch, wall_before, _safe_epochs_done(self.store, config),
-                               wall_before + time.perf_counter() - start)
-            self._status("failed", _safe_epochs_done(self.store, config), error=f"{type(error).__name__}: {error}")
+            done = _safe_epochs_done(self.store, config)
+            self._write_timing(start_epoch, wall_before, done, wall_before + time.perf_counter() - start)
+            self._status("failed", done, error=f"{type(error).__name__}: {error}")
             raise RunFailedError(f"run {config.run_id} ({config.label()}) failed: {type(error).__name__}: {error}") \
                 from error
         return RunResult(config, status, self.store.read_run(config)[1])

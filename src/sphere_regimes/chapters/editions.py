@@ -64,7 +64,6 @@ def _value(value: object) -> str:
     return str(value) if value != "" else '""'
 
 
-
 def verdict_changes(earlier: list, claims: list) -> pd.DataFrame:
     """Every claim of either edition with both verdicts and both measurements (``ours``), one row each, and
     whether the verdict changed (a claim new in this edition counts as changed from "absent")."""

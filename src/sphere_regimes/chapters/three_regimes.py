@@ -438,8 +438,7 @@ def _precision_findings(findings: ThreeRegimesFindings, found: Runs, earlier: Th
     bfloat16 = _grid_summary(found.bfloat16, params)
     agreement = precision_agreement(float32, bfloat16)
     grid = with_bfloat16(found.grid, found.bfloat16)
-    changed = [(a.id, a.verdict, b.verdict) for a, b in zip(findings.claims, _claims(grid, *_grid_analysis(grid, params),
-                                                                                     findings.chance_error))
+    changed = [(a.id, a.verdict, b.verdict) for a, b in zip(findings.claims, _claims_on(grid, params))
                if a.verdict != b.verdict]
     labels = {name: frame.groupby("elr")["regime"].agg(lambda r: " ".join(map(str, r)))
               for name, frame in (("float32", float32), ("bfloat16", bfloat16))}
@@ -481,6 +480,11 @@ def _claims_at_earlier_elrs(found: Runs, earlier: ThreeRegimesFindings | None, p
     grid = [r for r in found.grid if r.config.elr in elrs]
     if len({r.config.elr for r in grid}) < 2:
         return None
+    return _claims_on(grid, params)
+
+
+def _claims_on(grid: list[RunResult], params: Params) -> list[Claim]:
+    """The chapter's claims (unflagged) measured on ``grid`` in place of the preset's own grid."""
     return _claims(grid, *_grid_analysis(grid, params), 1 - 1 / params.num_classes)
 
 
