@@ -117,3 +117,14 @@ def test_fine_tuning_starts_from_the_pretraining_end_points_once_they_are_stored
 def test_own_pretraining_needs_a_three_regimes_chapter_that_measures_sharpness(chapter_preset):
     with pytest.raises(presets.PresetError, match="measure no sharpness, so the pre-training runs would be those runs"):
         chapters.planned_runs(chapter_preset(FINE_TUNING.format(pretrain_epochs=4)))
+
+
+def test_fine_tuning_refuses_to_reuse_a_run_the_budget_study_trains_on(tiny_preset):
+    """A reused grid run that the budget study extends ends at ``budget_epochs``: fine-tuning from it would
+    start there, not at the grid's epochs, so the preset is refused in one line."""
+    text = CHAPTERS.format(chapter=FINE_TUNING.format(pretrain_epochs=0), sharpness_every=2)
+    text = text.replace("    pilot_train_sizes: []", "    pilot_train_sizes: []\n    budget_elrs: [0.01]\n    budget_epochs: 5\n    budgets: [3, 5]")
+    (paths.PRESETS_DIR / "tiny.yaml").write_text(text)
+    with pytest.raises(presets.PresetError, match="budget study trains ELR 0.01 seed 0 to 5 epochs, so fine-tuning "
+                                                  "would start there, not at epoch 3"):
+        chapters.planned_runs(tiny_preset)

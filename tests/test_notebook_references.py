@@ -70,8 +70,9 @@ def test_no_orphan_references():
 @pytest.mark.book
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_smoke_execution_prints_the_reference(source, smoke_notebooks):
+    reference_path = REFERENCES / f"{source.stem}.ipynb"
     executed = nbformat.read(smoke_notebooks / f"{source.stem}.ipynb", as_version=4)
-    reference = nbformat.read(REFERENCES / f"{source.stem}.ipynb", as_version=4)
-    assert _checked_outputs(reference), f"{reference.name} has no cell marked {MARK}"
+    reference = nbformat.read(reference_path, as_version=4)
+    assert _checked_outputs(reference), f"{reference_path.name} has no cell marked {MARK}"
     assert _checked_outputs(executed) == _checked_outputs(reference), \
-        f"the smoke execution of {source.name} prints other checked outputs than {reference.name}"
+        f"the smoke execution of {source.name} prints other checked outputs than {reference_path.name}"

@@ -54,6 +54,8 @@ def pretraining_configs(params: Params) -> list[RunConfig]:
     seeds = params.seeds or source.seeds
     epochs = params.pretrain_epochs or source.epochs
     changes = {}
+    if epochs == source.epochs:
+        _refuse_extended_sources(params, source, elrs, seeds)
     if epochs != source.epochs:
         if not source.sharpness_every:
             raise presets.PresetError(
@@ -63,6 +65,20 @@ def pretraining_configs(params: Params) -> list[RunConfig]:
         changes["sharpness_every"] = 0
     return [three_regimes.base_config(source, elr=elr, seed=seed, epochs=epochs, **changes)
             for seed in seeds for elr in elrs]
+
+
+def _refuse_extended_sources(params: Params, source: three_regimes.Params, elrs: tuple[float, ...],
+                             seeds: tuple[int, ...]) -> None:
+    """One-line refusal when a reused run of the three-regimes chapter is also one its budget study trains
+    on: the run would end at ``budget_epochs``, and fine-tuning would start there instead of at $T_1$."""
+    extended = sorted({(c.elr, c.seed) for c in three_regimes.budget_configs(source) if c.epochs > source.epochs}
+                      & {(elr, seed) for elr in elrs for seed in seeds})
+    if extended:
+        runs = ", ".join(f"ELR {elr:g} seed {seed}" for elr, seed in extended)
+        raise presets.PresetError(
+            f"{presets.where(params.preset, NOTEBOOK)}: pretrain_epochs 0 reuses {three_regimes.NOTEBOOK}'s runs, but its "
+            f"budget study trains {runs} to {source.budget_epochs} epochs, so fine-tuning would start there, not at "
+            f"epoch {source.epochs}; set pretrain_epochs to another number of epochs (the pre-training gets runs of its own)")
 
 
 def fine_tuning_config(pretraining: RunConfig, params: Params) -> RunConfig:
