@@ -293,16 +293,12 @@ def precision_agreement(float32: pd.DataFrame, bfloat16: pd.DataFrame) -> pd.Dat
     bfloat16 passes as a whole if it passes at every ELR and no verdict of the claims ledger changes (checked
     on the ledger itself). One row per ELR: ``labels_agree``, ``<summary>_inside`` for each summary, ``passed``.
     """
+    intervals = precision_intervals(float32, bfloat16)
     rows = []
     for elr, low_precision in bfloat16.groupby("elr"):
-        reference = float32[float32["elr"] == elr]
-        if reference.empty:
-            raise ValueError(f"no float32 runs at ELR {elr:g} to compare bfloat16 with")
-        row = {"elr": elr, "labels_agree": set(low_precision["regime"]) <= set(reference["regime"])}
-        for column in PRECISION_SUMMARIES:
-            low, high = reference[column].min(), reference[column].max()
-            margin = (high - low) / 2
-            row[f"{column}_inside"] = bool(low - margin <= low_precision[column].mean() <= high + margin)
+        row = {"elr": elr, "labels_agree": set(low_precision["regime"]) <= set(float32[float32["elr"] == elr]["regime"])}
+        at_elr = intervals[intervals["elr"] == elr]
+        row |= {f"{summary}_inside": inside for summary, inside in zip(at_elr["summary"], at_elr["inside"])}
         row["passed"] = all(v for k, v in row.items() if k != "elr")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -315,6 +311,8 @@ def precision_intervals(float32: pd.DataFrame, bfloat16: pd.DataFrame) -> pd.Dat
     rows = []
     for elr, low_precision in bfloat16.groupby("elr"):
         reference = float32[float32["elr"] == elr]
+        if reference.empty:
+            raise ValueError(f"no float32 runs at ELR {elr:g} to compare bfloat16 with")
         for column in PRECISION_SUMMARIES:
             low, high = reference[column].min(), reference[column].max()
             margin, mean = (high - low) / 2, low_precision[column].mean()
