@@ -323,8 +323,9 @@ def test_a_terminated_worker_ends_at_once_without_its_exit_hooks(capfd):
 @pytest.mark.parametrize("stop", ["SIGTERM to the group", "SIGKILL to the parent"])
 def test_a_background_sweep_stopped_mid_run_leaves_no_worker_and_resumes(tiny_preset, tmp_path, stop):
     # A sweep in the background (`setsid nohup make runs &`) ignores Ctrl-C: it is stopped with
-    # `kill -TERM -PGID`, which kills the parent outright (as SIGKILL of the parent alone does). Its workers
-    # used to mark their runs interrupted and then wait in the pool's queue for ever.
+    # `kill -TERM -PGID`: the parent stops its workers as on Ctrl-C and says so in one line; SIGKILL of the
+    # parent alone gives it no word. Its workers used to mark their runs interrupted and then wait in the
+    # pool's queue for ever.
     root = tmp_path / "local"
     env = {**os.environ, "SPHERE_REGIMES_RESULTS": str(root)}
     sweep_process = subprocess.Popen(_sweep_command(tiny_preset, "--workers", "2"), env=env, text=True,
@@ -341,6 +342,8 @@ def test_a_background_sweep_stopped_mid_run_leaves_no_worker_and_resumes(tiny_pr
         for process in _alive_in_session(sweep_process.pid):
             process.kill()
     assert "Traceback" not in err, err
+    if stop == "SIGTERM to the group":
+        assert sweep_process.returncode == 143 and "sphere-regimes: interrupted" in err, err
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
     _restart(tiny_preset, env)
     assert all(status == "done" for status, _ in _checksums(RunStore(root)).values())

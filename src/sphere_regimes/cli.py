@@ -21,7 +21,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import typing
 from collections import Counter
@@ -515,8 +517,18 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     one.set_defaults(handler=_run)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so that a sweep stops its workers as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.handler(args)
     except (ValueError, DataNotFoundError, StoreError, PresetError, RunFailedError, sweep.SweepError,
@@ -526,10 +538,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `sphere-regimes ls | head`: the reader has gone, nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("\nsphere-regimes: interrupted. Finished runs are kept; run the same command again to resume the "
               "others from their last checkpoint.", file=sys.stderr)
-        return 130
+        return 143 if isinstance(interrupt, _Terminated) else 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
