@@ -222,12 +222,9 @@ findings.tables["constraints"]
 #
 # The paper trains for 1000 epochs; this chapter's grid for {glue:text}`epochs`. Near the 1→2 boundary the budget
 # may decide the label: the authors' follow-up found the epochs a run needs to converge growing sharply there
-# (ResNet18SI on CIFAR-10: 81–90 epochs at ELR 3e-4, 2621 at 3.9e-4). This study trains the grid's runs at ELR
-# {glue:md}`budget_elrs_md` (seed {glue:md}`budget_seeds_md`) on to {glue:text}`budget_epochs` epochs
-# ({glue:text}`n_budget_runs` runs, {glue:text}`budget_core_hours:.2f` core-hours in all, their first
-# {glue:text}`epochs` epochs included) and reads each as it stood after {glue:md}`budgets_md` epochs, with the
-# book's rule. A run's *epochs to stay below* a loss level is the first evaluated epoch after which its train
-# loss never exceeds the level again (evaluated every epoch up to {glue:text}`dense_metric_epochs`, then every
+# (ResNet18SI on CIFAR-10: 81–90 epochs at ELR 3e-4, 2621 at 3.9e-4). {glue:md}`budget_study_md` A run's
+# *epochs to stay below* a loss level is the first evaluated epoch after which its train loss never exceeds the
+# level again (evaluated every epoch up to {glue:text}`dense_metric_epochs`, then every
 # {glue:text}`budget_metric_every`).
 #
 # :::{div} full-width

@@ -512,15 +512,24 @@ def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStor
                                                          "above": "next ELR of the study",
                                                          "regimes": "majority regime per ELR"})
     findings.values.update({
-        "n_budget_runs": len(findings.budget_runs), "budget_epochs": params.budget_epochs,
         "budget_metric_every": params.metric_every,
-        "budget_elrs_md": _elr_list(params.budget_elrs),
-        "budget_seeds_md": ", ".join(map(str, params.budget_seeds)),
-        "budgets_md": ", ".join(map(str, params.budgets)),
-        "budget_levels_md": ", ".join(f"{level:g}" for level in params.budget_loss_levels),
-        "budget_core_hours": core_hours(findings.budget_runs, store),
+        "budget_study_md": _budget_study_sentence(params, len(findings.budget_runs),
+                                                  core_hours(findings.budget_runs, store)),
         "budget_boundary_md": _budget_boundary_sentence(boundary),
     })
+
+
+def _budget_study_sentence(params: Params, n_runs: int, hours: float) -> str:
+    """What the budget study trains and how it reads its runs, in words (one sentence when it trains none)."""
+    if not params.budget_elrs:
+        return ("This preset trains no budget study (its `budget_elrs` is empty), so the figure and tables of "
+                "this section are empty.")
+    seeds = ", ".join(map(str, params.budget_seeds))
+    budgets = ", ".join(map(str, params.budgets))
+    return (f"This study trains the grid's runs at ELR {_elr_list(params.budget_elrs)} (seed {seeds}) on to "
+            f"**{params.budget_epochs}** epochs (**{n_runs}** runs, **{hours:.2f}** core-hours in all, their first "
+            f"**{params.epochs}** epochs included) and reads each as it stood after {budgets} epochs, with the "
+            "book's rule.")
 
 
 def _epochs(epochs: float) -> str:

@@ -163,13 +163,13 @@ def plot_budget(runs: Sequence, convergence, budgets: Sequence[int]) -> Figure:
     it is read at marked (left), and the epochs until the loss stays below each level against the ELR
     (right; a run that never does within its epochs is drawn at the top edge, open): the follow-up's
     "transition" figure. ``convergence`` is :func:`sphere_regimes.chapters.budget.convergence_epochs`."""
-    fig, (loss_ax, epochs_ax) = plt.subplots(1, 2, figsize=(FULL_WIDTH, 4.2))
-    if not runs:
-        for ax in (loss_ax, epochs_ax):
-            ax.text(0.5, 0.5, "this preset trains no budget study\n(budget_elrs is empty)", ha="center",
-                    va="center", transform=ax.transAxes)
-            ax.set_axis_off()
+    if not runs:  # one line, not two empty panels
+        fig, ax = plt.subplots(figsize=(FULL_WIDTH, 0.5))
+        ax.text(0.5, 0.5, "this preset trains no budget study (budget_elrs is empty)", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
         return fig
+    fig, (loss_ax, epochs_ax) = plt.subplots(1, 2, figsize=(FULL_WIDTH, 4.2))
     colors = elr_colors(sorted({r.config.elr for r in runs}))
     for run in runs:
         rows = run.metrics.dropna(subset=["train_loss"])
