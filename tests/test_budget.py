@@ -11,6 +11,7 @@ import pytest
 from sphere_regimes import RunConfig
 from sphere_regimes.chapters import budget
 from sphere_regimes.claims import Verdict
+from sphere_regimes.plans import longest_runs
 from sphere_regimes.store import RunResult, RunStatus
 
 
@@ -89,6 +90,5 @@ def test_the_boundary_at_each_budget_is_bracketed_by_the_study_s_elrs():
 def test_a_run_planned_with_several_epoch_counts_is_trained_to_the_longest():
     """The budget study's run is a grid run read for more epochs; the fine-tuning chapter may plan the same
     run again for the grid's epochs after it: the sweep must still train it to the longest."""
-    from sphere_regimes.plans import longest_runs
     short, long, other = RunConfig(elr=1e-3, epochs=150), RunConfig(elr=1e-3, epochs=1000), RunConfig(elr=1e-2)
     assert longest_runs([short, long, short, other]) == {short.run_id: long, other.run_id: other}

@@ -181,12 +181,13 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
     summary["map_regime"] = conventional.map_regimes(summary, sphere_summary)
     summary["elr_range"] = summary["elr_max"] / summary["elr_min"]
     is_long = summary["run_id"].isin(long_ids)
+    long = summary[is_long]
     boundary_12 = boundaries[0] if boundaries else math.nan
     claims, equal = measure_claims(summary, params.tolerance, boundary_12)
     grid_claims, _ = measure_claims(summary[~is_long], params.tolerance, boundary_12)
     si = summary[summary["model"] == "convnet_si"]
     findings = ConventionalFindings(
-        params=params, summary=summary, long_summary=summary[is_long], sphere_summary=sphere_summary,
+        params=params, summary=summary, long_summary=long, sphere_summary=sphere_summary,
         boundaries=boundaries, spans=spans, si_results=[r for r in results if r.config.model == "convnet_si"
                                                         and r.config.run_id not in long_ids],
         long_results=[r for r in results if r.config.run_id in long_ids], af_pairs=af_pairs(results), claims=claims,
@@ -195,11 +196,11 @@ def analyse(params: Params, store: RunStore | None = None) -> ConventionalFindin
         **setting_values(params, sphere, summary[~is_long], steps, core_hours(results, store)),
         "sphere_epochs": sphere.epochs, **angle_values(si, params.tolerance), **equal_values(equal),
         **map_values(summary, sphere_summary, boundary_12), "af_md": af_text(summary, sphere.num_classes),
-        **long_values(summary[is_long], params, claims, grid_claims),
+        **long_values(long, params, claims, grid_claims),
         "sphere_setting_md": editions.sphere_setting_md(params.sphere_preset, "runs, batches and regime map"),
         **{f"verdict_{c.id.split('.')[1]}_md": verdict_text(c) for c in claims}}
     findings.tables = {"summary": summary_table(summary), "equal_lr_wd": equal_table(equal),
-                       "long_runs": long_table(summary[is_long]), "claims": claims_table(claims)}
+                       "long_runs": long_table(long), "claims": claims_table(claims)}
     findings.key_numbers = key_numbers(summary, equal["equilibrium_elr"], long_ids)
     editions.compare(findings, editions.earlier_findings(params, analyse))
     return findings

@@ -56,7 +56,7 @@ def pretraining_configs(params: Params) -> list[RunConfig]:
     changes = {}
     if epochs == source.epochs:
         _refuse_extended_sources(params, source, elrs, seeds)
-    if epochs != source.epochs:
+    else:
         if not source.sharpness_every:
             raise presets.PresetError(
                 f"{presets.where(params.preset, NOTEBOOK)}: pretrain_epochs {epochs} differs from the epochs of "
@@ -76,7 +76,8 @@ def _refuse_extended_sources(params: Params, source: three_regimes.Params, elrs:
     if extended:
         runs = ", ".join(f"ELR {elr:g} seed {seed}" for elr, seed in extended)
         raise presets.PresetError(
-            f"{presets.where(params.preset, NOTEBOOK)}: pretrain_epochs 0 reuses {three_regimes.NOTEBOOK}'s runs, but its "
+            f"{presets.where(params.preset, NOTEBOOK)}: pretrain_epochs {params.pretrain_epochs} reuses "
+            f"{three_regimes.NOTEBOOK}'s runs, but its "
             f"budget study trains {runs} to {source.budget_epochs} epochs, so fine-tuning would start there, not at "
             f"epoch {source.epochs}; set pretrain_epochs to another number of epochs (the pre-training gets runs of its own)")
 
