@@ -11,7 +11,7 @@ import pytest
 from sphere_regimes import RunConfig
 from sphere_regimes.chapters import budget
 from sphere_regimes.claims import Verdict
-from sphere_regimes.plans import longest_runs
+from sphere_regimes.plans import longest_first, longest_runs
 from sphere_regimes.store import RunResult, RunStatus
 
 
@@ -92,3 +92,11 @@ def test_a_run_planned_with_several_epoch_counts_is_trained_to_the_longest():
     run again for the grid's epochs after it: the sweep must still train it to the longest."""
     short, long, other = RunConfig(elr=1e-3, epochs=150), RunConfig(elr=1e-3, epochs=1000), RunConfig(elr=1e-2)
     assert longest_runs([short, long, short, other]) == {short.run_id: long, other.run_id: other}
+
+
+def test_a_pass_starts_its_longest_runs_first_and_keeps_plan_order_among_equals():
+    """Longest processing time first: a 1300-epoch run started last would keep one worker busy for hours
+    after the others have finished the pass."""
+    grid = [RunConfig(elr=elr, epochs=150) for elr in (1e-3, 2e-3, 5e-3)]
+    long, longer = RunConfig(elr=1e-2, epochs=450), RunConfig(elr=2e-2, epochs=1300)
+    assert longest_first([*grid[:2], long, grid[2], longer]) == [longer, long, *grid]

@@ -8,6 +8,7 @@ so a notebook never trains.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import chapters, presets
@@ -39,13 +40,20 @@ def compute(preset: str, store: RunStore | None = None, executor: Executor | Non
     with connected(executor):
         while True:
             unique = longest_runs(c for configs in chapters.planned_runs(preset, only, store).values() for c in configs)
-            todo = [c for c in unique.values() if c.run_id not in failed and load(c, store) is None]
+            todo = longest_first(c for c in unique.values() if c.run_id not in failed and load(c, store) is None)
             print(f"{preset}: {len(unique)} planned runs, {len(unique) - len(todo) - len(failed)} in the store, "
                   f"{len(todo)} to compute", flush=True)
             if not todo:
                 return list(failed.values())
             for config in execute(todo, store, executor):
                 failed[config.run_id] = config
+
+
+def longest_first(configs: Iterable[RunConfig]) -> list[RunConfig]:
+    """``configs`` by decreasing epochs, in plan order among equals: a pass ends when its last run does, so
+    its longest runs start first and the workers finish together (longest processing time first), instead
+    of one long run started last keeping one worker busy while the others wait for the next pass."""
+    return sorted(configs, key=lambda config: -config.epochs)
 
 
 def longest_runs(configs) -> dict[str, RunConfig]:
