@@ -134,14 +134,16 @@ def test_sgd_runs_say_their_lr_weight_decay_and_equilibrium_elr_and_get_their_re
     from sphere_regimes import conventional, engine, plans
     from sphere_regimes.store import RunStore
     store = RunStore(paths.REPO_ROOT / "results")
-    sgd = [c for _, c, _ in store.entries() if c is not None and not c.is_sphere and c.weight_decay > 0
-           and engine.load(c, store) is not None]  # finished: a working tree's store may hold a run in progress
-    assert {engine.load(c, store).status.status for c in sgd} >= {"done", "diverged"}  # the committed chapter 03
-    for config in sgd:
+    loaded = (engine.load(c, store) for _, c, _ in store.entries()
+              if c is not None and not c.is_sphere and c.weight_decay > 0)
+    sgd = [r for r in loaded if r is not None]  # finished: a working tree's store may hold a run in progress
+    assert {r.status.status for r in sgd} >= {"done", "diverged"}  # the committed chapter 03
+    for result in sgd:
+        config = result.config
         row = plans.run_row(config, store)
         assert f"SGD lr {config.lr:g} wd {config.weight_decay:g}" in row["label"]
         if row["state"] == "done":
-            elr = conventional.equilibrium_elr(engine.load(config, store).metrics)
+            elr = conventional.equilibrium_elr(result.metrics)
             assert row["label"].endswith(f", equilibrium ELR {elr:.3g}") and row["regime"] in (1, 2, 3)
         else:
             assert row["label"].endswith(", diverged: no equilibrium ELR")
