@@ -38,6 +38,11 @@ def value(findings):
 
 
 @pytest.fixture(scope="module")
+def verdict(findings):
+    return {claim.id: claim.verdict for claim in findings.claims}
+
+
+@pytest.fixture(scope="module")
 def grid() -> pd.DataFrame:
     """One row per grid run: ELR, seed, regime, its final row and second-half means, from metrics.csv."""
     table = reference.sphere_grid()
@@ -176,13 +181,24 @@ def test_regime1_one_line_and_flatter(grid, value):
     assert value["regime1.flatter_at_higher_elr"] == pytest.approx(np.mean(np.concatenate(steps) < 0))
 
 
-def test_regime2_stationary_levels_and_elr_sharpness(grid, value):
+def test_regime2_stationary_levels_and_elr_sharpness(grid, value, verdict):
     per_elr = _in(grid, 2).groupby("elr").mean(numeric_only=True)
     assert value["regime2.loss_rises"] == pytest.approx(_fraction_of_steps(per_elr["late_loss"], rising=True))
     assert value["regime2.gradient_falls"] == pytest.approx(_fraction_of_steps(per_elr["late_grad"], rising=False))
     product = per_elr.index.to_series() * per_elr["sharpness"]
     assert value["regime2.elr_sharpness_constant"] == pytest.approx(product.max() / product.min())
+    about_constant = bool((product > 0).all() and product.max() / product.min() <= 2)  # a factor bounds positive values only
+    assert str(verdict["regime2.elr_sharpness_constant"]) == ("held" if about_constant else "not held")
     assert value["regime2.weights_move"] == pytest.approx((_in(grid, 2)["cos"] < 0.5).mean())
+
+
+def test_elr_times_sharpness_that_changes_sign_is_not_about_constant():
+    """A max/min ratio bounds the spread of positive values only: where the sharpness estimate is negative at
+    one regime-2 ELR, the product changes sign and the claim is not held, though max/min is then below 2."""
+    two = pd.DataFrame({"sharpness": [20.0, -10.0]}, index=pd.Index([5e-3, 2e-2], name="elr"))
+    changes_sign = three_regimes._elr_sharpness(two)
+    assert changes_sign.value < 2 and str(changes_sign.verdict) == "not held"
+    assert str(three_regimes._elr_sharpness(two.abs()).verdict) == "held"  # 0.1 and 0.2: a factor 2
 
 
 def test_regime3_signatures(grid, value):

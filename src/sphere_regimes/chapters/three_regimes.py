@@ -247,7 +247,7 @@ CLAIMS = [
               "seeds, per regime-2 ELR", "count of steps at which it falls (count rule)", uses_regime_rule=True),
     ClaimSpec("regime2.elr_sharpness_constant", NOTEBOOK, "Regime 2: ELR × sharpness stays about constant", "§4.2", "",
               "max/min over the regime-2 ELRs of ELR × the last sharpness (mean over seeds)",
-              "held if at most 2; not held otherwise",
+              "held if every product is positive and max/min is at most 2; not held otherwise",
               reading="our reading of 'about constant': within a factor 2, while the ELR itself varies by more",
               uses_regime_rule=True),
     ClaimSpec("regime2.weights_move", NOTEBOOK, "Regime 2: the weights keep moving (a chaotic equilibrium, not a minimum)",
@@ -914,7 +914,12 @@ def _elr_sharpness(two: pd.DataFrame) -> Claim:
     if len(product) < 2:
         return spec.untested("fewer than two regime-2 ELRs with sharpness")
     ratio = float(product.max() / product.min())
+    ours, detail = f"max / min {ratio:.2f}: {extremes(product.index, product)}", by_elr(product.index, product)
+    signed = product[product <= 0]
+    if not signed.empty:  # a factor bounds the spread of positive values only: a sign change is not "about constant"
+        return spec.measured(ours, ratio, Verdict.NOT_HELD, f"≤ 0 at ELR {_elr_list(signed.index)}: no factor bounds "
+                             "a quantity that changes sign", f"ELR × sharpness changes sign (the sharpness estimate is "
+                             f"≤ 0 at ELR {_elr_list(signed.index)}), so it is not about constant", detail)
     verdict = Verdict.HELD if ratio <= 2 else Verdict.NOT_HELD
-    return spec.measured(f"max / min {ratio:.2f}: {extremes(product.index, product)}", ratio, verdict,
-                         ratio_margin(ratio, 2.0, below=True), f"ELR × sharpness varies by {ratio:.2f}× while the ELR "
-                         f"varies by {product.index.max() / product.index.min():.2f}×", by_elr(product.index, product))
+    return spec.measured(ours, ratio, verdict, ratio_margin(ratio, 2.0, below=True), f"ELR × sharpness varies by "
+                         f"{ratio:.2f}× while the ELR varies by {product.index.max() / product.index.min():.2f}×", detail)
