@@ -97,7 +97,7 @@ notebooks: runs  ## execute the PRESET's stale notebooks (their chapter's parame
 
 book: notebooks  ## render the book of PRESET (default cpu) into _work/PRESET/book/_build/html
 	rm -rf $(OUT)/book && mkdir -p $(OUT)/book/chapters
-	cp -r book/_config.yml book/_toc.yml book/_mj book/*.md book/references.bib $(OUT)/book/
+	cp -r book/_config.yml book/_toc.yml book/_mj book/_css book/*.md book/references.bib $(OUT)/book/
 	$(IN_STORE) $(PY) -m sphere_regimes.report overview $(PRESET) $(OUT)/book $(EXECUTED)
 	$(IN_STORE) $(PY) -m sphere_regimes.report page $(PRESET) $(EXECUTED) > $(OUT)/book/reproducibility.md
 	$(PY) -m sphere_regimes.report stage $(OUT)/book/chapters $(EXECUTED)
