@@ -915,11 +915,11 @@ def _elr_sharpness(two: pd.DataFrame) -> Claim:
         return spec.untested("fewer than two regime-2 ELRs with sharpness")
     ratio = float(product.max() / product.min())
     ours, detail = f"max / min {ratio:.2f}: {extremes(product.index, product)}", by_elr(product.index, product)
-    signed = product[product <= 0]
-    if not signed.empty:  # a factor bounds the spread of positive values only: a sign change is not "about constant"
-        return spec.measured(ours, ratio, Verdict.NOT_HELD, f"≤ 0 at ELR {_elr_list(signed.index)}: no factor bounds "
-                             "a quantity that changes sign", f"ELR × sharpness changes sign (the sharpness estimate is "
-                             f"≤ 0 at ELR {_elr_list(signed.index)}), so it is not about constant", detail)
+    if (product <= 0).any():  # a factor bounds the spread of positive values only: a sign change is not "about constant"
+        non_positive = _elr_list(product.index[product <= 0])
+        return spec.measured(ours, ratio, Verdict.NOT_HELD, f"≤ 0 at ELR {non_positive}: no factor bounds a quantity "
+                             "that changes sign", f"ELR × sharpness changes sign (the sharpness estimate is ≤ 0 at ELR "
+                             f"{non_positive}), so it is not about constant", detail)
     verdict = Verdict.HELD if ratio <= 2 else Verdict.NOT_HELD
     return spec.measured(ours, ratio, verdict, ratio_margin(ratio, 2.0, below=True), f"ELR × sharpness varies by "
                          f"{ratio:.2f}× while the ELR varies by {product.index.max() / product.index.min():.2f}×", detail)
