@@ -85,11 +85,44 @@ def test_extending_a_run_equals_running_it_long(tiny_config, tmp_path):
     run(tiny_config.replace(epochs=2), extended_store)
     run(tiny_config.replace(epochs=4), extended_store)
     assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
-    # Without its checkpoint (a fresh clone of the committed store) the run is recomputed, equally.
+    # Without its checkpoint (a fresh clone of the committed store) the run goes on from its final.pt, equally.
     (extended_store.run_dir(tiny_config) / "resume.pt").unlink()
     run(tiny_config.replace(epochs=5), extended_store)
     run(tiny_config.replace(epochs=5), long_store)
     assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
+    # Without either, it is recomputed from the start, equally.
+    for name in ("resume.pt", "final.pt"):
+        (extended_store.run_dir(tiny_config) / name).unlink()
+    run(tiny_config.replace(epochs=6), extended_store)
+    run(tiny_config.replace(epochs=6), long_store)
+    assert _files(long_store, tiny_config) == _files(extended_store, tiny_config)
+
+
+@pytest.mark.parametrize("changes", [{"constraint": "individual", "grouping": "filter_rms"},
+                                     {"optimizer": "sgd", "elr": None, "lr": 0.05, "weight_decay": 1e-3}])
+def test_a_run_without_its_checkpoint_goes_on_from_its_final_weights_only_when_that_is_exact(
+        tiny_config, tmp_path, monkeypatch, changes):
+    """Extended from final.pt (no resume.pt), a run without optimizer state between steps ends bit for bit
+    as the uninterrupted one and trains only the new epochs; with momentum it is recomputed from the start."""
+    torch.set_num_threads(1)
+    config = tiny_config.replace(**changes)
+    long_store, extended_store = RunStore(tmp_path / "long"), RunStore(tmp_path / "ext")
+    run(config.replace(epochs=3), long_store)
+    run(config.replace(epochs=2), extended_store)
+    (extended_store.run_dir(config) / "resume.pt").unlink()
+    trained = []
+    original = engine._Trainer._train_epoch
+    monkeypatch.setattr(engine._Trainer, "_train_epoch",
+                        lambda self, epoch: trained.append(epoch) or original(self, epoch))
+    run(config.replace(epochs=3), extended_store)
+    assert trained == [3]
+    assert _files(long_store, config) == _files(extended_store, config)
+    with_momentum = config.replace(optimizer="sgd", elr=None, lr=0.05, weight_decay=1e-3, momentum=0.9)
+    run(with_momentum.replace(epochs=1), extended_store)
+    (extended_store.run_dir(with_momentum) / "resume.pt").unlink()
+    trained.clear()
+    run(with_momentum.replace(epochs=2), extended_store)
+    assert trained == [1, 2]
 
 
 def test_an_extended_run_keeps_its_cost_up_to_each_earlier_end(tiny_config, store):

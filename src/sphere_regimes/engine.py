@@ -244,6 +244,24 @@ class _Trainer:
         previous = [t.to(self.device) for t in checkpoint["previous_si"]]
         return epoch, self.store.metric_rows(self.config, epoch), previous
 
+    def _checkpoint_from_final(self) -> dict[str, Any] | None:
+        """The checkpoint of a finished run that has none, rebuilt from its final.pt, or ``None``.
+
+        resume.pt is not committed, so a store cloned to another machine has only the end point of its runs.
+        Extending such a run from final.pt is exact when the optimizer keeps no state from step to step: its
+        state is then the one this trainer built at the initial point (SphereSGD's radii ``||w_0||``; plain SGD
+        without momentum), and the previous epoch's SI weights are the final ones. With momentum the buffer
+        is lost, so such a run is recomputed from the start.
+        """
+        status = self.store.status(self.config)
+        if status is None or status.status != "done" or self.config.momentum != 0:
+            return None
+        final = self.store.load_final(self.config)
+        if final is None:
+            return None
+        return {"epoch": status.epochs_done, "model": final, "optimizer": self.optimizer.state_dict(),
+                "previous_si": [final[name] for name in self.si]}
+
     def _checkpoint(self, epoch: int) -> None:
         self.store.save_checkpoint(self.config, {
             "epoch": epoch,
@@ -266,7 +284,7 @@ class _Trainer:
         start = time.perf_counter()
         wall_before, start_epoch = 0.0, 0
         try:
-            checkpoint = self.store.load_checkpoint(config)
+            checkpoint = self.store.load_checkpoint(config) or self._checkpoint_from_final()
             wall_before = self.store.wall_seconds(config) if checkpoint is not None else 0.0
             epoch, rows, previous = self._restore(checkpoint)
             start_epoch = epoch
