@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sphere_regimes import RunConfig
-from sphere_regimes.chapters import budget
+from sphere_regimes.chapters import budget, three_regimes
 from sphere_regimes.claims import Verdict
 from sphere_regimes.plans import longest_first, longest_runs
 from sphere_regimes.store import RunResult, RunStatus
@@ -66,7 +66,7 @@ def test_the_claim_compares_the_top_regime1_elr_with_the_next_lower_one_at_every
                                 (5e-3, 1e-3): np.inf})
     claim = budget.slower_near_boundary(convergence, _labels({1e-4: 1, 2e-3: 1, 3e-3: 1, 5e-3: 2}))
     assert claim.verdict is verdict
-    assert claim.ours.startswith("ELR 0.003 over 0.002: ×") and len(claim.ours) <= 90
+    assert claim.ours.startswith("ELR 3e-3 over 2e-3: ×") and len(claim.ours) <= 90
     assert "below 0.01: 100 → " in claim.detail
 
 
@@ -85,6 +85,15 @@ def test_the_boundary_at_each_budget_is_bracketed_by_the_study_s_elrs():
     assert (boundary.loc[150, "below"], boundary.loc[150, "above"]) == (2e-3, 3e-3)
     assert (boundary.loc[1000, "below"], boundary.loc[1000, "above"]) == (3e-3, 5e-3)
     assert boundary.loc[1000, "regimes"] == "1 1 2"
+
+
+def test_the_boundary_sentence_gives_each_bracket_once_with_the_budgets_that_share_it():
+    boundary = pd.DataFrame({"budget": [100, 150, 300, 1000], "below": [2e-3, 2e-3, 3e-3, 3e-3],
+                             "above": [3e-3, 3e-3, math.nan, math.nan], "regimes": ["1 2", "1 2", "1 1", "1 1"]})
+    assert three_regimes._budget_boundary_sentence(boundary) == (
+        "after 100 and 150 epochs, between 2e-3 and 3e-3; "
+        "after 300 and 1000 epochs, every ELR of the study converges (up to 3e-3)")
+    assert three_regimes._budget_boundary_sentence(boundary.iloc[:1]).startswith("after 100 epochs, between")
 
 
 def test_a_run_planned_with_several_epoch_counts_is_trained_to_the_longest():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from sphere_regimes import RunConfig
+from sphere_regimes.chapters.three_regimes import sensitivity_by_elr
 from sphere_regimes.regimes import (
     RULE_RANGES, RegimeRule, classify, decay_exponent, fine_tuning_summary, grid_boundaries, label_ranges,
     late_angle_deg, regime_at, regime_map, representative_elrs, rule_grid, rule_name, rule_sensitivity,
@@ -92,10 +93,14 @@ def test_the_sensitivity_shows_each_variation_and_marks_a_label_that_changes_wit
     assert len(rule_grid()) == np.prod([len(v) for v in RULE_RANGES.values()])
     assert rule_name(RegimeRule()) == "the book's rule" and rule_name(RegimeRule(moving_angle_deg=1.0)) == "angle ≥ 1°"
     table = rule_sensitivity(runs).set_index("rule")
-    assert table.loc["the book's rule", "changed"] == 0 and table.loc["the book's rule", "0.003"] == "1"
-    assert table.loc["angle ≥ 2°", "0.003"] == "2" and table.loc["angle ≥ 2°", "changed"] == 1
-    assert table.loc["chance margin 0.05", "0.03"] == "2"
-    assert table.loc["the book's rule", "boundaries"] == "1→3 (0.003, 0.03)"
+    assert table.loc["the book's rule", "changed"] == 0 and table.loc["the book's rule", "3e-3"] == "1"
+    assert table.loc["angle ≥ 2°", "3e-3"] == "2" and table.loc["angle ≥ 2°", "changed"] == 1
+    assert table.loc["chance margin 0.05", "3e-2"] == "2"
+    assert table.loc["the book's rule", "boundaries"] == "1→3 (3e-3, 3e-2)"
+    by_elr = sensitivity_by_elr(rule_sensitivity(runs))  # the chapter's table: one row per ELR, a column per rule
+    assert list(by_elr.index) == ["1e-3", "3e-3", "3e-2", "labels changed", "boundaries"]
+    assert by_elr.columns[0] == "the book's rule" and len(by_elr.columns) == len(rules)
+    assert (by_elr.loc["3e-3", "angle ≥ 2°"], by_elr.loc["labels changed", "angle ≥ 2°"]) == ("2", "1")
     per_run, per_elr = label_ranges(runs)
     assert list(per_run["labels"]) == ["1", "1/2", "3/2"] and list(per_run["unstable"]) == [False, True, True]
     assert list(per_elr) == ["1", "1/2", "3/2"]

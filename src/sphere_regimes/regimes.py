@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .table import scientific
+
 if TYPE_CHECKING:
     from .store import RunResult
 
@@ -317,15 +319,17 @@ def rule_sensitivity(results: Sequence[RunResult], num_classes: int = 10,
                      ranges: dict[str, tuple] = RULE_RANGES) -> pd.DataFrame:
     """The labels and boundaries of a grid under each of :func:`rule_variations`: one row per rule with its
     ``rule`` name, ``changed`` (runs labelled otherwise than by the book's rule), ``boundaries`` (the brackets
-    of :func:`grid_boundaries`) and one column per ELR with its seeds' labels (e.g. "112")."""
+    of :func:`grid_boundaries`, e.g. "1→2 (4e-3, 5e-3)") and one column per ELR (named as :func:`.table.scientific`
+    writes it) with its seeds' labels (e.g. "112")."""
     grid = GridLabels(results, num_classes)
     book = grid.under(RegimeRule())
     rows = []
     for rule in rule_variations(ranges):
         labels = grid.under(rule)
         row = {"rule": rule_name(rule), "changed": int((labels["regime"] != book["regime"]).sum()),
-               "boundaries": ", ".join(f"{a}→{b} ({low:.3g}, {high:.3g})" for a, b, low, high in grid_boundaries(labels))}
-        row.update({f"{elr:.3g}": "".join(str(v) for v in group["regime"]) for elr, group in labels.groupby("elr")})
+               "boundaries": ", ".join(f"{a}→{b} ({scientific(low)}, {scientific(high)})"
+                                       for a, b, low, high in grid_boundaries(labels))}
+        row.update({scientific(elr): "".join(str(v) for v in group["regime"]) for elr, group in labels.groupby("elr")})
         rows.append(row)
     return pd.DataFrame(rows)
 

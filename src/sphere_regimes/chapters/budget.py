@@ -19,6 +19,7 @@ import pandas as pd
 from .. import regimes
 from ..claims import Claim, ClaimSpec, count_margin, count_verdict
 from ..store import RunResult
+from ..table import scientific
 
 SLOWER_NEAR_BOUNDARY = 2.0
 """How much slower ("grow sharply") the top regime-1 ELR of the study must converge than the next-lower one:
@@ -108,7 +109,7 @@ def slower_near_boundary(convergence: pd.DataFrame, labels: pd.DataFrame) -> Cla
     levels = sorted(convergence["level"].unique(), reverse=True)
     ratios = {level: means[(level, top)] / means[(level, lower)] for level in levels}
     passed = sum(ratio >= SLOWER_NEAR_BOUNDARY for ratio in ratios.values())
-    ours = (f"ELR {top:.2g} over {lower:.2g}: " + ", ".join(f"×{ratio:.2g}" for ratio in ratios.values())
+    ours = (f"ELR {scientific(top)} over {scientific(lower)}: " + ", ".join(f"×{ratio:.2g}" for ratio in ratios.values())
             + " below " + ", ".join(f"{level:g}" for level in levels))
     detail = "; ".join(f"below {level:g}: {means[(level, lower)]:g} → {means[(level, top)]:g} epochs" for level in levels)
     verdict = count_verdict(passed, len(levels))

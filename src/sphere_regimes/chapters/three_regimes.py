@@ -538,10 +538,23 @@ def _epochs(epochs: float) -> str:
 
 
 def _budget_boundary_sentence(boundary: pd.DataFrame) -> str:
-    """Where the 1→2 boundary lies among the budget study's ELRs after each budget, in words."""
+    """Where the 1→2 boundary lies among the budget study's ELRs after each budget, in words; consecutive
+    budgets with the same bracket share one clause ("after 100 and 150 epochs, between 2e-3 and 3.2e-3")."""
     if boundary.empty:
         return "this preset trains no budget study"
-    return "; ".join(f"after {row.budget} epochs {_bracket_words(row)}" for row in boundary.itertuples())
+    clauses: list[tuple[list[int], str]] = []
+    for row in boundary.itertuples():
+        words = _bracket_words(row)
+        if clauses and clauses[-1][1] == words:
+            clauses[-1][0].append(row.budget)
+        else:
+            clauses.append(([row.budget], words))
+    return "; ".join(f"after {_and_list(budgets)} epochs, {words}" for budgets, words in clauses)
+
+
+def _and_list(values: list[int]) -> str:
+    """``[100, 150, 300]`` as "100, 150 and 300"."""
+    return " and ".join([", ".join(map(str, values[:-1])), str(values[-1])]) if len(values) > 1 else str(values[0])
 
 
 def _bracket_words(row) -> str:
@@ -549,8 +562,8 @@ def _bracket_words(row) -> str:
     if math.isnan(row.below):
         return f"no ELR of the study converges (regimes {row.regimes})"
     if math.isnan(row.above):
-        return f"every ELR of the study converges (up to {row.below:.3g})"
-    return f"between {row.below:.3g} and {row.above:.3g}"
+        return f"every ELR of the study converges (up to {scientific(row.below)})"
+    return f"between {scientific(row.below)} and {scientific(row.above)}"
 
 
 def _equal_loss(grid: list[RunResult], regime_of: dict[float, int]) -> dict[str, pd.DataFrame]:
@@ -628,7 +641,18 @@ def _sensitivity(grid: list[RunResult], num_classes: int) -> tuple[Table, str]:
     frame = regimes.rule_sensitivity(grid, num_classes)
     variants = frame.groupby("boundaries", sort=False)["rule"].agg(", ".join)
     sentence = "; ".join(f"**{boundaries or 'no regime change'}** under {rules}" for boundaries, rules in variants.items())
-    return Table(frame.rename(columns={"changed": "labels changed"}), show_index=False), sentence
+    return Table(sensitivity_by_elr(frame)), sentence
+
+
+def sensitivity_by_elr(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`regimes.rule_sensitivity` turned for reading: one row per ELR with each rule's per-seed labels in
+    its column (the book's rule first), then the rows "labels changed" and "boundaries" (one bracket a line),
+    so that a grid of many ELRs stays as wide as the few rules."""
+    by_rule = frame.set_index("rule")
+    labels = by_rule.drop(columns=["changed", "boundaries"]).T.rename_axis("ELR")
+    totals = pd.DataFrame([by_rule["changed"].astype(str), by_rule["boundaries"].str.replace("), ", ")<br>")],
+                          index=["labels changed", "boundaries"])
+    return pd.concat([labels, totals]).rename_axis(columns=None)
 
 
 def flag_unstable(claims: list[Claim], run_labels: pd.DataFrame, regime_of: dict[float, int]) -> list[Claim]:
