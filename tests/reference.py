@@ -17,8 +17,6 @@ import yaml
 
 STORE = Path(__file__).resolve().parents[1] / "results"
 GRID_EPOCHS = 150  # the three-regimes chapter reads this many epochs of its runs (the budget study extends some)
-GRID_DROP_LAST = bool((yaml.safe_load((STORE.parent / "presets" / "cpu.yaml").read_text())["notebooks"]
-                       .get("02_three_regimes") or {}).get("drop_last_batch", False))  # the cpu preset's choice
 CHANCE_MARGIN = 0.1  # regime 3: train error within this of chance
 MOVING_ANGLE_DEG = 3.0  # regime 2: median angle per epoch over the last quarter at least this
 CONVERGED_LOSS = 1e-3  # ... while the last train loss is at least this
@@ -83,21 +81,34 @@ def drops_last_batch(table: pd.DataFrame) -> pd.Series:
     return table["drop_last_batch"].astype("boolean").fillna(False).astype(bool)
 
 
-def sphere_grid(root: Path = STORE) -> pd.DataFrame:
-    """The three-regimes chapter's total-constraint runs of the ``cpu`` preset (150 epochs on the sphere,
-    width 8, 10k images, float32 passes, no init_from), with each run's regime."""
+def _chapter_parameters(preset: str, chapter: str) -> dict:
+    path = STORE.parent / "presets" / f"{preset}.yaml"
+    return yaml.safe_load(path.read_text())["notebooks"].get(chapter) or {}
+
+
+def sphere_preset(chapter: str) -> str:
+    """The preset whose three-regimes grid ``chapter`` of the ``cpu`` preset reads: its ``sphere_preset``
+    (a chapter that the second edition does not recompute keeps the first edition's), else ``cpu``."""
+    return _chapter_parameters("cpu", chapter).get("sphere_preset") or "cpu"
+
+
+def sphere_grid(root: Path = STORE, preset: str = "cpu") -> pd.DataFrame:
+    """The three-regimes chapter's total-constraint runs of ``preset`` (150 epochs on the sphere, width 8,
+    10k images, float32 passes, no init_from, whole batches or not as the preset says), with each run's
+    regime."""
+    drop_last = bool(_chapter_parameters(preset, "02_three_regimes").get("drop_last_batch", False))
     table = runs(root)
     float32 = table["compute_dtype"].fillna("float32") == "float32" if "compute_dtype" in table else True
-    grid = table[float32 & (drops_last_batch(table) == GRID_DROP_LAST) & (table["optimizer"] == "sphere")
+    grid = table[float32 & (drops_last_batch(table) == drop_last) & (table["optimizer"] == "sphere")
                  & (table["constraint"] == "total") & (table["epochs"] >= GRID_EPOCHS) & (table["width"] == 8)
                  & (table["train_size"] == 10000) & table["init_from"].isna()].copy()
     grid["regime"] = [regime(grid_metrics(r.run_id, root), status=r.status) for r in grid.itertuples()]
     return grid.sort_values(["elr", "seed"]).reset_index(drop=True)
 
 
-def sphere_map(root: Path = STORE) -> pd.Series:
+def sphere_map(root: Path = STORE, preset: str = "cpu") -> pd.Series:
     """The majority regime at each ELR of :func:`sphere_grid`."""
-    return sphere_grid(root).groupby("elr")["regime"].agg(majority)
+    return sphere_grid(root, preset).groupby("elr")["regime"].agg(majority)
 
 
 def nearest_regime(regime_map: pd.Series, elr: float) -> int:

@@ -17,6 +17,7 @@ from sphere_regimes import chapters
 from sphere_regimes.store import RunStore
 
 NOTEBOOK = "03_conventional_training"
+SPHERE_PRESET = reference.sphere_preset(NOTEBOOK)  # the preset whose three-regimes grid the chapter reads
 TOLERANCE = 0.2  # the chapter's default `tolerance` (the cpu preset keeps it): our reading of "approaches"
 LEVEL_FACTOR = 2.0  # "levels off": late max / min within the smallest step of the paper's ELR grid (Figure 1)
 LATE_FRACTION = 0.25  # the late window: the last quarter of the epochs
@@ -31,11 +32,12 @@ def findings():
 
 @pytest.fixture(scope="module")
 def sgd() -> pd.DataFrame:
-    """The cpu preset's SGD runs (150 epochs, width 8, 10k images), one row each, with the late-window
-    readings of their metrics.csv and their regime by the reference rule."""
+    """The cpu preset's SGD runs (width 8, 10k images, the last partial batch kept: the grid's 150 epochs and the
+    long runs), one row each, with the late-window readings of their metrics.csv and their regime by the
+    reference rule. The long runs are instances of the claims like the grid's runs."""
     table = reference.runs()
-    table = table[(table["optimizer"] == "sgd") & (table["epochs"] == 150) & (table["width"] == 8)
-                  & (table["train_size"] == 10000)].copy()
+    table = table[(table["optimizer"] == "sgd") & (table["width"] == 8) & (table["train_size"] == 10000)
+                  & ~reference.drops_last_batch(table)].copy()
     rows = []
     for run in table.itertuples():
         frame = reference.metrics(run.run_id)
@@ -82,8 +84,12 @@ def claim(findings, claim_id: str):
     return found
 
 
-def test_the_store_holds_the_chapters_eleven_runs(sgd):
-    assert (sgd["model"] == "convnet_si").sum() == 9 and (sgd["model"] == "convnet_af").sum() == 2
+def test_the_store_holds_every_run_of_the_chapter(findings, sgd):
+    """The (lr, wd) grid's SI runs and the long runs, and the Af runs."""
+    params = findings.params
+    grid = len(params.lrs) * len(params.weight_decays) * len(params.seeds)
+    assert (sgd["model"] == "convnet_si").sum() == grid + len(params.long_runs)
+    assert (sgd["model"] == "convnet_af").sum() == len(params.af_pairs) * len(params.seeds)
 
 
 def test_angular_update_claim_is_the_fraction_of_si_runs_within_the_tolerance(findings, sgd):
@@ -114,7 +120,7 @@ def test_equal_lr_wd_claim_is_the_fraction_of_shared_products_whose_elrs_agree(f
 
 
 def test_regime_claim_is_the_fraction_of_runs_in_the_regime_of_their_equilibrium_elr(findings, sgd):
-    sphere = reference.sphere_map()
+    sphere = reference.sphere_map(preset=SPHERE_PRESET)
     placed = sgd[sgd["equilibrium_elr"].notna()]
     on_map = np.array([reference.nearest_regime(sphere, elr) for elr in placed["equilibrium_elr"]])
     value = claim(findings, "sgd.regime_of_equilibrium_elr").value

@@ -16,6 +16,7 @@ from sphere_regimes import chapters
 from sphere_regimes.store import RunStore
 
 NOTEBOOK = "04_fine_tuning"
+SPHERE_PRESET = reference.sphere_preset(NOTEBOOK)  # the preset whose three-regimes grid the chapter reads
 PARAMS = chapters.fine_tuning.Params.from_preset("cpu")
 T2, AVERAGE, FINETUNE_ELR = PARAMS.finetune_epochs, PARAMS.average_epochs, PARAMS.finetune_elr
 EXPECTED = Path(__file__).with_name("expected_verdicts.yaml")
@@ -40,7 +41,7 @@ def tuned() -> pd.DataFrame:
     """One row per committed fine-tuning run: its pre-training ELR and the map's regime there, the test
     errors before (pre-training run) and after (fine-tuned run), in points."""
     runs = reference.runs().set_index("run_id")
-    regime_map = reference.sphere_map()
+    regime_map = reference.sphere_map(preset=SPHERE_PRESET)
     rows = []
     for run_id, run in runs[runs["init_from"].notna()].iterrows():
         source = runs.loc[run["init_from"]]
@@ -70,7 +71,7 @@ def test_the_best_fine_tuned_error_comes_from_the_lowest_regime_2_elr(ledger, pe
 
 
 def test_the_best_fine_tuned_error_beats_the_best_constant_elr(ledger, tuned, per_elr):
-    grid = reference.sphere_grid()
+    grid = reference.sphere_grid(preset=SPHERE_PRESET)
     constant = min(np.mean([100 * late_test_error(reference.metrics(run_id)) for run_id in group["run_id"]])
                    for _, group in grid.groupby("elr"))
     seeds = tuned.loc[tuned["elr"] == per_elr["after"].idxmin(), "after"]
@@ -92,7 +93,7 @@ def test_regime_1_pre_training_gains_no_more_than_the_seeds_spread(ledger, per_e
 
 
 def test_regime_3_pre_training_is_no_better_than_training_from_scratch(ledger, per_elr):
-    grid = reference.sphere_grid()
+    grid = reference.sphere_grid(preset=SPHERE_PRESET)
     scratch = np.mean([100 * late_test_error(reference.metrics(run_id).loc[:T2])
                        for run_id in grid.loc[np.isclose(grid["elr"], FINETUNE_ELR), "run_id"]])
     difference = per_elr.loc[per_elr["regime"] == 3, "after"] - scratch

@@ -214,8 +214,8 @@ def _edited_copy(tmp_path, run_ids, edit) -> RunStore:
     """The chapter's runs copied into a scratch store, ``edit(frame)`` applied to the metrics of ``run_ids``
     (with the checksums in status.json updated, as a real run would have them)."""
     store = RunStore(tmp_path / "results")
-    for config in chapters.planned_runs("cpu", "02", COMMITTED)["02_three_regimes"]:
-        shutil.copytree(COMMITTED.root / config.run_id, store.root / config.run_id)
+    for run_id in {config.run_id for config in chapters.planned_runs("cpu", "02", COMMITTED)["02_three_regimes"]}:
+        shutil.copytree(COMMITTED.root / run_id, store.root / run_id)  # a budget-study run is planned twice
     for run_id in run_ids:
         folder = store.root / run_id
         frame = pd.read_csv(folder / "metrics.csv", index_col="epoch")

@@ -18,6 +18,7 @@ from sphere_regimes import RunConfig, chapters, engine, paths, run
 from sphere_regimes.batched import check_sweep
 from sphere_regimes.chapters.three_regimes import (PRECISION_SUMMARIES, precision_agreement, precision_intervals,
                                                    with_bfloat16)
+from sphere_regimes.chapters import editions
 from sphere_regimes.cli import main
 from sphere_regimes.store import RunStore
 
@@ -33,11 +34,12 @@ def bf16_config(tiny_config) -> RunConfig:
 
 def test_the_committed_runs_keep_their_ids():
     """Every run the cpu preset plans (all float32) is still a folder of the committed store, and every folder
-    there is a run of the cpu preset, of its bfloat16 validation (presets/bf16-validation.yaml) or of the
-    second edition being computed (presets/cpu-second-edition.yaml)."""
+    there is a run of the cpu preset, of its first edition (presets/cpu-first-edition.yaml, which its chapters
+    compare with and whose bfloat16 validation chapter 02 shows) or of that validation's own preset
+    (presets/bf16-validation.yaml)."""
     store = RunStore(paths.REPO_ROOT / "results")
     planned = {c.run_id for configs in chapters.planned_runs("cpu", store=store).values() for c in configs}
-    others = {c.run_id for preset in ("bf16-validation", "cpu-second-edition")
+    others = {c.run_id for preset in ("bf16-validation", "cpu-first-edition")
               for configs in chapters.planned_runs(preset, store=store).values() for c in configs}
     folders = {os.path.basename(d) for d in glob.glob(str(paths.REPO_ROOT / "results" / "*"))}
     assert planned <= folders and folders <= planned | others
@@ -136,12 +138,14 @@ def test_the_bfloat16_grid_swaps_only_the_runs_it_has():
 
 
 def test_the_bfloat16_verdict_of_the_book_recomputed_from_the_store():
-    """The cpu preset's bfloat16 validation (chapter 02), recomputed from metrics.csv and config.json with
-    pandas (``tests/reference.py``: its own regime rule and summaries): per ELR, the labels and the six summaries
-    against the float32 seeds' widened range, and the verdict the chapter prints."""
-    params = chapters.three_regimes.Params.from_preset("cpu")
-    if not params.precision_elrs:
-        pytest.skip("the cpu preset lists no precision_elrs")
+    """The bfloat16 validation that the cpu book's chapter 02 shows (its own, or its earlier edition's when it
+    trains none), recomputed from metrics.csv and config.json with pandas (``tests/reference.py``: its own regime
+    rule and summaries): per ELR, the labels and the six summaries against the float32 seeds' widened range,
+    and the verdict the chapter prints."""
+    book = chapters.three_regimes.Params.from_preset("cpu")
+    params = book if book.precision_elrs else editions.earlier_params(book)
+    if params is None or not params.precision_elrs:
+        pytest.skip("neither the cpu preset nor its earlier edition lists precision_elrs")
     table = reference.runs()
     grid = table[~reference.drops_last_batch(table) & (table["optimizer"] == "sphere") & (table["constraint"] == "total")
                  & (table["epochs"] == 150)
@@ -156,7 +160,7 @@ def test_the_bfloat16_verdict_of_the_book_recomputed_from_the_store():
         inside = [float32[c].min() - (float32[c].max() - float32[c].min()) / 2 <= bfloat16[c].mean()
                   <= float32[c].max() + (float32[c].max() - float32[c].min()) / 2 for c in PRECISION_SUMMARIES]
         expected[elr] = set(bfloat16["regime"]) <= set(float32["regime"]) and all(inside)
-    findings = chapters.three_regimes.analyse(params)
+    findings = chapters.three_regimes.analyse(book)
     shown = findings.tables["precision"].frame
     assert dict(zip(shown["ELR"], shown["passed"] == "yes")) == pytest.approx(expected)
     assert findings.values["precision_passed"] == ("passes" if all(expected.values()) and

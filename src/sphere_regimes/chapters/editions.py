@@ -1,6 +1,6 @@
 """A chapter against its earlier edition: the verdicts that changed, and how the setting changed.
 
-A preset may name the ``earlier_edition`` of the same reproduction (``presets/cpu-second-edition.yaml`` names
+A preset may name the ``earlier_edition`` of the same reproduction (``presets/cpu.yaml``, the second edition, names
 ``cpu-first-edition``, whose runs stay in the committed store). Each chapter then analyses its earlier edition
 too and says which of its verdicts changed, which way, and what differs between the two settings: the
 candidates for why (issue 17, point 5). Which difference caused a change is not computed; the prose says so.
