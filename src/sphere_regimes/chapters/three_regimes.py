@@ -5,6 +5,7 @@ pilot that sized the setting."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -542,14 +543,9 @@ def _budget_boundary_sentence(boundary: pd.DataFrame) -> str:
     budgets with the same bracket share one clause ("after 100 and 150 epochs, between 2e-3 and 3.2e-3")."""
     if boundary.empty:
         return "this preset trains no budget study"
-    clauses: list[tuple[list[int], str]] = []
-    for row in boundary.itertuples():
-        words = _bracket_words(row)
-        if clauses and clauses[-1][1] == words:
-            clauses[-1][0].append(row.budget)
-        else:
-            clauses.append(([row.budget], words))
-    return "; ".join(f"after {_and_list(budgets)} epochs, {words}" for budgets, words in clauses)
+    worded = [(row.budget, _bracket_words(row)) for row in boundary.itertuples()]
+    return "; ".join(f"after {_and_list([budget for budget, _ in clause])} epochs, {words}"
+                     for words, clause in itertools.groupby(worded, key=lambda pair: pair[1]))
 
 
 def _and_list(values: list[int]) -> str:
