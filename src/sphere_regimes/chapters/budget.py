@@ -51,7 +51,8 @@ def at_budgets(results: Sequence[RunResult], budgets: Sequence[int], num_classes
                late_epochs: int) -> pd.DataFrame:
     """One row per run and budget: the run read after ``budget`` epochs (:meth:`RunResult.up_to`) with its
     regime label (the book's rule), best test error (best evaluated epoch), late test error (mean over the
-    last ``late_epochs`` epochs) and final train loss. Budgets beyond a run's epochs are skipped."""
+    last ``late_epochs`` epochs) and final train loss, each run's rows in budget order. Budgets beyond a run's
+    epochs are skipped."""
     rows = []
     for result in results:
         for budget in budgets:
@@ -64,7 +65,7 @@ def at_budgets(results: Sequence[RunResult], budgets: Sequence[int], num_classes
                          "late_test_error": regimes.tail_mean(run.metrics, "test_error", late_epochs),
                          "train_loss": float(run.final["train_loss"])})
     return pd.DataFrame(rows, columns=["elr", "seed", "budget", "regime", "best_test_error", "late_test_error",
-                                       "train_loss"]).sort_values(["budget", "elr", "seed"], ignore_index=True)
+                                       "train_loss"]).sort_values(["elr", "seed", "budget"], ignore_index=True)
 
 
 def boundary_by_budget(table: pd.DataFrame) -> pd.DataFrame:
