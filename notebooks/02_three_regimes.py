@@ -255,6 +255,7 @@ findings.tables["budget"]
 
 # %% [markdown]
 # Where the 1→2 boundary lies among the study's ELRs: {glue:md}`budget_boundary_md`.
+# {glue:md}`budget_resolution_md`
 
 # %% tags=["remove-input"]
 findings.tables["budget_boundary"]

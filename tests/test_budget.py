@@ -96,6 +96,17 @@ def test_the_boundary_sentence_gives_each_bracket_once_with_the_budgets_that_sha
     assert three_regimes._budget_boundary_sentence(boundary.iloc[:1]).startswith("after 100 epochs, between")
 
 
+def test_the_resolution_sentence_says_when_the_study_is_coarser_than_the_follow_up():
+    """The claim can only see growth between the study's own ELRs: the sentence says so exactly when its
+    bracket is wider than the follow-up's factor 1.3, and names a narrower grid bracket inside it."""
+    coarse = budget.resolution_sentence((3e-3, 5e-3), 1000, (4e-3, 5e-3), 150, [3e-3, 5e-3])
+    assert "a factor 1.7" in coarse and "not resolved" in coarse
+    assert "150-epoch bracket, 4e-3 to 5e-3, lies inside it, and the study does not train 4e-3 on" in coarse
+    fine = budget.resolution_sentence((4e-3, 5e-3), 1000, (4e-3, 5e-3), 150, [4e-3, 5e-3])
+    assert "a factor 1.2" in fine and "not resolved" not in fine and "inside" not in fine
+    assert "do not bracket" in budget.resolution_sentence((3e-3, math.nan), 1000, None, 150, [3e-3])
+
+
 def test_a_run_planned_with_several_epoch_counts_is_trained_to_the_longest():
     """The budget study's run is a grid run read for more epochs; the fine-tuning chapter may plan the same
     run again for the grid's epochs after it: the sweep must still train it to the longest."""

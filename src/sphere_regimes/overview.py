@@ -25,6 +25,7 @@ from .claims import Claim, Ledger, Verdict
 from .plotting import set_style
 from .plotting.style import figure_png
 from .plotting.landing import plot_regime_map
+from .table import scientific
 
 RESULTS_MARKER = "<!-- results at a glance -->"
 """Where the landing page template ``book/intro.md`` receives the headline figure and the scoreboard."""
@@ -97,7 +98,7 @@ def headline(findings: three_regimes.ThreeRegimesFindings) -> str:
     """The headline figure (HTML id :data:`HEADLINE_ID`, no caption: it takes no figure number) and the
     sentence under it."""
     boundaries, spans = regimes.regime_map(findings.summary)
-    regions = ", ".join(f"{r} up to ELR {b:.2g}" for r, b in zip(spans, boundaries)) + f", {spans[-1]} above"
+    regions = ", ".join(f"{r} up to ELR {scientific(b)}" for r, b in zip(spans, boundaries)) + f", {spans[-1]} above"
     params = findings.params
     return "\n".join([
         f":::{{figure}} {HEADLINE_FILE}",

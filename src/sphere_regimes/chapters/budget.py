@@ -84,6 +84,34 @@ def boundary_by_budget(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["budget", "below", "above", "regimes"])
 
 
+FOLLOW_UP_ELRS = (3e-4, 3.9e-4)
+"""The follow-up's neighbouring ELRs between which the epochs to converge grew from 81–90 to 2621 (ResNet18SI,
+CIFAR-10): the resolution at which it saw the growth, a factor 1.3."""
+
+
+def resolution_sentence(bracket: tuple[float, float], budget_epochs: int,
+                        grid_bracket: tuple[float, float] | None, grid_epochs: int, studied: Sequence[float]) -> str:
+    """What the study's ELRs can resolve, in words: the width of its 1→2 ``bracket`` after ``budget_epochs``
+    against the follow-up's factor (:data:`FOLLOW_UP_ELRS`), and the grid's bracket after ``grid_epochs`` where
+    it is narrower (its lower ELR named when the study did not train it on)."""
+    below, above = bracket
+    if math.isnan(below) or math.isnan(above):
+        return (f"After {budget_epochs} epochs the study's ELRs do not bracket the 1→2 boundary, so it cannot tell "
+                "where near the boundary the epochs to converge grow.")
+    follow_up = FOLLOW_UP_ELRS[1] / FOLLOW_UP_ELRS[0]
+    sentence = (f"After {budget_epochs} epochs the study's bracket, {scientific(below)} to {scientific(above)}, spans a "
+                f"factor {above / below:.2g}; the follow-up saw the growth between ELRs a factor {follow_up:.2g} apart "
+                f"({scientific(FOLLOW_UP_ELRS[0])} and {scientific(FOLLOW_UP_ELRS[1])}).")
+    if grid_bracket and below < grid_bracket[0] and grid_bracket[1] <= above:
+        untrained = "" if grid_bracket[0] in studied else f", and the study does not train {scientific(grid_bracket[0])} on"
+        sentence += (f" The grid's {grid_epochs}-epoch bracket, {scientific(grid_bracket[0])} to "
+                     f"{scientific(grid_bracket[1])}, lies inside it{untrained}.")
+    if above / below > follow_up:
+        sentence += (f" So the study sees growth only between its own ELRs: a sharp growth between {scientific(below)} "
+                     f"and {scientific(above)} is not resolved by it.")
+    return sentence
+
+
 SPEC = ClaimSpec(
     "budget.slower_near_boundary", "02_three_regimes",
     "The epochs a run needs to converge grow sharply near the 1→2 boundary",

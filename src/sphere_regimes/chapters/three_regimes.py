@@ -517,7 +517,19 @@ def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStor
         "budget_study_md": _budget_study_sentence(params, len(findings.budget_runs),
                                                   core_hours(findings.budget_runs, store)),
         "budget_boundary_md": _budget_boundary_sentence(boundary),
+        "budget_resolution_md": _budget_resolution_sentence(findings, boundary),
     })
+
+
+def _budget_resolution_sentence(findings: ThreeRegimesFindings, boundary: pd.DataFrame) -> str:
+    """:func:`budget.resolution_sentence` at the study's longest budget, with the grid's 1→2 bracket."""
+    if boundary.empty:
+        return ""
+    longest = boundary.iloc[-1]
+    grid_bracket = next(((low, high) for below, above, low, high in regimes.grid_boundaries(findings.summary)
+                         if (below, above) == (1, 2)), None)
+    return budget.resolution_sentence((longest.below, longest.above), int(longest.budget), grid_bracket,
+                                      findings.params.epochs, findings.params.budget_elrs)
 
 
 def _budget_study_sentence(params: Params, n_runs: int, hours: float) -> str:
@@ -587,7 +599,7 @@ def _setting_values(params: Params, found: Runs, store: RunStore, initial: pd.Se
 
 def _elr_list(elrs: tuple[float, ...]) -> str:
     """``elrs`` as the chapter's prose lists them ("none" when empty)."""
-    return ", ".join(f"{elr:g}" for elr in elrs) or "none"
+    return ", ".join(scientific(elr) for elr in elrs) or "none"
 
 
 def _result_values(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, equal_loss,
@@ -596,7 +608,7 @@ def _result_values(summary: pd.DataFrame, regime_of: dict[float, int], boundarie
     best_elr = float(per_elr["best_test_error"].idxmin())
     late_elr = float(per_elr["late_test_error"].idxmin())
     constraints = "; ".join(
-        f"ELR {elr:g}: " + ", ".join(f"{_outcome(run, findings)} under the {name} constraint" for name, run in by_name.items())
+        f"ELR {scientific(elr)}: " + ", ".join(f"{_outcome(run, findings)} under the {name} constraint" for name, run in by_name.items())
         for elr, by_name in findings.constraint_runs.items())
     return {
         "boundaries_md": "; ".join(f"{a}→{b} between ELR {scientific(low)} and {scientific(high)}"
@@ -734,9 +746,9 @@ def _pilot(found: Runs, store: RunStore, params: Params, hours: float) -> tuple[
 
 def _key_numbers(summary: pd.DataFrame, regime_of: dict[float, int], boundaries, findings) -> list[str]:
     labels = findings.run_labels.groupby("elr")["labels"].agg(" ".join)
-    lines = [f"ELR {elr:g}: regime {findings.elr_labels[elr]} (seeds: {labels[elr]})" for elr in sorted(regime_of)]
+    lines = [f"ELR {scientific(elr)}: regime {findings.elr_labels[elr]} (seeds: {labels[elr]})" for elr in sorted(regime_of)]
     lines.append("boundaries: " + "; ".join(f"{a}->{b} in ({low:g}, {high:g})" for a, b, low, high in boundaries))
-    lines += [f"ELR {elr:g}, {name} constraint: regime {regimes.run_regime(run, findings.params.num_classes)}"
+    lines += [f"ELR {scientific(elr)}, {name} constraint: regime {regimes.run_regime(run, findings.params.num_classes)}"
               for elr, by_name in findings.constraint_runs.items() for name, run in by_name.items()]
     return lines
 

@@ -9,6 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..regimes import seed_band
+from ..table import scientific
 from .style import (COLUMN_WIDTH, FIGSIZE, FULL_WIDTH, LOG_FLOOR, REFERENCE_STYLE, REGIME_COLORS, draw_band,
                     elr_colors, group_colors, legend_below, set_elr_axis, shade_regimes)
 
@@ -22,7 +23,7 @@ def plot_regime_curves(groups: Mapping[float, Sequence], regimes: Mapping[float,
     fig, axes = plt.subplots(2, 2, figsize=(FULL_WIDTH, 7.4))
     (loss_ax, error_ax), (grad_ax, plane_ax) = axes
     for elr, results in groups.items():
-        label = f"ELR {elr:g} (regime {regimes[elr]})"
+        label = f"ELR {scientific(elr)} (regime {regimes[elr]})"
         loss, grad = seed_band(results, "train_loss"), seed_band(results, "effective_grad_norm")
         draw_band(loss_ax, loss, colors[elr], label)
         draw_band(error_ax, seed_band(results, "test_error"), colors[elr])
@@ -107,7 +108,7 @@ def plot_layer_self_tuning(groups: Mapping[float, Sequence], elrs: Sequence[floa
             bottom.plot(rows.index, rows[name] * rows[f"sharpness/{layer}"], color=color, marker="o",
                         markersize=3, label=layer)
         top.axhline(elr, **REFERENCE_STYLE, label="total ELR")
-        top.set(yscale="log", title=f"ELR {elr:g} (regime {regimes[elr]})")
+        top.set(yscale="log", title=f"ELR {scientific(elr)} (regime {regimes[elr]})")
         bottom.set(yscale="symlog", xlabel="epoch")
         top.title.set_color(REGIME_COLORS[regimes[elr]])
     axes[0, 0].set_ylabel(r"per-layer ELR $\mathrm{lr}/\|w_i\|^2$")
@@ -144,7 +145,7 @@ def plot_network_constraints(runs: Mapping[float, Mapping[str, object]], regimes
             for color, layer in zip(group_colors(len(layers)), layers):
                 bottom.plot(run.metrics.index, run.metrics[layer], color=color, linestyle=linestyle,
                             label=layer.split("/", 1)[1] if name == "total" else None)
-        top.set(yscale="log", title=f"ELR {elr:g}")
+        top.set(yscale="log", title=f"ELR {scientific(elr)}")
         top.title.set_color(REGIME_COLORS[regimes[elr]])
         bottom.set(yscale="log", xlabel="epoch")
     axes[0, 0].set_ylabel("train loss (train mode)")
@@ -174,7 +175,7 @@ def plot_budget(runs: Sequence, convergence, budgets: Sequence[int]) -> Figure:
     for run in runs:
         rows = run.metrics.dropna(subset=["train_loss"])
         loss_ax.plot(rows.index, rows["train_loss"].clip(lower=LOG_FLOOR), color=colors[run.config.elr],
-                     linewidth=0.9, label=f"ELR {run.config.elr:.3g}, seed {run.config.seed}")
+                     linewidth=0.9, label=f"ELR {scientific(run.config.elr)}, seed {run.config.seed}")
     for budget in budgets:
         loss_ax.axvline(budget, **REFERENCE_STYLE)
     loss_ax.set(yscale="log", xlabel="epoch", ylabel="train loss (train mode)")
