@@ -115,7 +115,8 @@ def resolution_sentence(bracket: tuple[float, float], budget_epochs: int,
 SPEC = ClaimSpec(
     "budget.slower_near_boundary", "02_three_regimes",
     "The epochs a run needs to converge grow sharply near the 1→2 boundary",
-    "follow-up (NeurIPS 2024), long ResNet18SI runs", "81–90 epochs at ELR 3e-4, 2621 at 3.9e-4 (ResNet18SI, CIFAR-10)",
+    "follow-up (NeurIPS 2024), long ResNet18SI runs", (f"81–90 epochs at ELR {scientific(FOLLOW_UP_ELRS[0])}, 2621 at {scientific(FOLLOW_UP_ELRS[1])} "
+     "(ResNet18SI, CIFAR-10)"),
     "epochs until the train loss stays below each level (mean over seeds) at the top regime-1 ELR of the budget "
     "study, over those of the next-lower regime-1 ELR, at the longest budget",
     f"held if that ratio is at least {SLOWER_NEAR_BOUNDARY:g} at every loss level; partly at some; not held at "

@@ -372,7 +372,7 @@ def analyse(params: Params, store: RunStore | None = None) -> ThreeRegimesFindin
     findings.key_numbers = _key_numbers(summary, regime_of, boundaries, findings)
     earlier = editions.earlier_findings(params, analyse)
     _precision_findings(findings, found, earlier)
-    _budget_findings(findings, found, store)
+    _budget_findings(findings, found, store, boundaries)
     editions.compare(findings, earlier, _claims_at_earlier_elrs(found, earlier, params))
     findings.tables["claims"] = claims_table(findings.claims)
     findings.tables["claims_detail"] = detail_table(findings.claims)
@@ -487,7 +487,8 @@ def _claims_on(grid: list[RunResult], params: Params) -> list[Claim]:
     return _claims(grid, *_grid_analysis(grid, params), 1 - 1 / params.num_classes)
 
 
-def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStore) -> None:
+def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStore,
+                     grid_boundaries: list[tuple[int, int, float, float]]) -> None:
     """The budget study (:mod:`.budget`): the epochs until the train loss stays below each of
     ``budget_loss_levels``, the labels and test errors after each of ``budgets``, where the 1→2 boundary
     lies among the study's ELRs at each budget, and the claim ``budget.slower_near_boundary``. Adds the
@@ -517,19 +518,20 @@ def _budget_findings(findings: ThreeRegimesFindings, found: Runs, store: RunStor
         "budget_study_md": _budget_study_sentence(params, len(findings.budget_runs),
                                                   core_hours(findings.budget_runs, store)),
         "budget_boundary_md": _budget_boundary_sentence(boundary),
-        "budget_resolution_md": _budget_resolution_sentence(findings, boundary),
+        "budget_resolution_md": _budget_resolution_sentence(findings.params, boundary, grid_boundaries),
     })
 
 
-def _budget_resolution_sentence(findings: ThreeRegimesFindings, boundary: pd.DataFrame) -> str:
-    """:func:`budget.resolution_sentence` at the study's longest budget, with the grid's 1→2 bracket."""
+def _budget_resolution_sentence(params: Params, boundary: pd.DataFrame,
+                                grid_boundaries: list[tuple[int, int, float, float]]) -> str:
+    """:func:`budget.resolution_sentence` at the study's longest budget, with the grid's 1→2 bracket (from
+    ``grid_boundaries``, :func:`regimes.grid_boundaries` of the grid)."""
     if boundary.empty:
         return ""
     longest = boundary.iloc[-1]
-    grid_bracket = next(((low, high) for below, above, low, high in regimes.grid_boundaries(findings.summary)
-                         if (below, above) == (1, 2)), None)
+    grid_bracket = next(((low, high) for below, above, low, high in grid_boundaries if (below, above) == (1, 2)), None)
     return budget.resolution_sentence((longest.below, longest.above), int(longest.budget), grid_bracket,
-                                      findings.params.epochs, findings.params.budget_elrs)
+                                      params.epochs, params.budget_elrs)
 
 
 def _budget_study_sentence(params: Params, n_runs: int, hours: float) -> str:
